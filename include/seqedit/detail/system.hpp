@@ -1,0 +1,71 @@
+#ifndef SEQEDIT_DETAIL_SYSTEM_HPP
+#define SEQEDIT_DETAIL_SYSTEM_HPP
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+
+#include <sstream>
+
+#include "../errors.hpp"
+#include "../objective.hpp"
+#include "../projector.hpp"
+
+namespace seqedit {
+namespace detail {
+
+/// Reciprocal condition number below which an SPD factorisation counts as singular.
+template <typename RealScalar>
+RealScalar singular_rcond(Eigen::Index n) {
+  return RealScalar(8) * Eigen::NumTraits<RealScalar>::epsilon() *
+         RealScalar(n > 0 ? std::sqrt(static_cast<double>(n)) : 1.0);
+}
+
+/// Cholesky factorisation of an SPD system, or seqedit::numerical_error naming `what`.
+template <typename Matrix>
+Eigen::LLT<Matrix> factor_spd(const Matrix& a, const char* what) {
+  using RealScalar = typename Eigen::NumTraits<typename Matrix::Scalar>::Real;
+  Eigen::LLT<Matrix> llt(a);
+  if (llt.info() != Eigen::Success) {
+    std::ostringstream os;
+    os << "seqedit: " << what << " (" << a.rows() << " x " << a.cols()
+       << ") is not positive definite";
+    throw numerical_error(os.str());
+  }
+  const RealScalar rc = llt.rcond();
+  if (!(rc > singular_rcond<RealScalar>(a.rows()))) {
+    std::ostringstream os;
+    os << "seqedit: " << what << " (" << a.rows() << " x " << a.cols()
+       << ") is numerically singular (reciprocal condition number " << rc << ")";
+    throw numerical_error(os.str());
+  }
+  return llt;
+}
+
+/// The edit-free part of the system in the coordinates of range(P) (math.md section 2):
+/// M0 = Uᵀ(λ C0)U + α I_r with a projector, λ C0 + α I without one.
+template <typename Matrix, typename Projector, typename Objective>
+Matrix base_system(const Matrix& c0, const Objective& obj, const Projector* projector) {
+  using Scalar = typename Matrix::Scalar;
+  Matrix m;
+  if (projector) {
+    const Matrix& u = projector->basis();
+    m.resize(u.cols(), u.cols());
+    if (obj.lambda != Scalar(0)) {
+      const Matrix cu = c0 * u;
+      m.noalias() = u.transpose() * cu;
+      m *= Scalar(obj.lambda);
+      m = Scalar(0.5) * (m + m.transpose()).eval();
+    } else {
+      m.setZero();
+    }
+  } else {
+    m = Scalar(obj.lambda) * c0;
+  }
+  m.diagonal().array() += Scalar(obj.alpha);
+  return m;
+}
+
+}  // namespace detail
+}  // namespace seqedit
+
+#endif  // SEQEDIT_DETAIL_SYSTEM_HPP
