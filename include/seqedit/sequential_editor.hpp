@@ -119,7 +119,7 @@ struct EditorState {
 /// a regularised step.
 ///
 /// **Requirements.** M_0 = Uᵀ λC0 U + α I_r must be positive definite (numerically: its
-/// Cholesky factor's reciprocal condition number above ~8 ε √r), else the constructor
+/// Cholesky factor's reciprocal condition number above 2ε), else the constructor
 /// throws `seqedit::numerical_error`. MEMIT needs λ > 0 with C0 positive definite, or α > 0.
 ///
 /// **Histories.** `History::LatestOnly` and `History::None` keep M_0⁻¹ fixed and reproduce

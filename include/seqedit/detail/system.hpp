@@ -13,11 +13,14 @@
 namespace seqedit {
 namespace detail {
 
-/// Reciprocal condition number below which an SPD factorisation counts as singular.
+/// Reciprocal condition number (LLT's 1-norm estimate) at or below which an SPD
+/// factorisation counts as singular: 2ε. Exactly singular PSD matrices factor, when they
+/// factor at all, with an estimate below ε; anything above 2ε is accepted, so a float
+/// system with condition number up to ~4e6 is still solved (with the accuracy that
+/// condition number allows).
 template <typename RealScalar>
-RealScalar singular_rcond(Eigen::Index n) {
-  return RealScalar(8) * Eigen::NumTraits<RealScalar>::epsilon() *
-         RealScalar(n > 0 ? std::sqrt(static_cast<double>(n)) : 1.0);
+RealScalar singular_rcond(Eigen::Index /*n*/) {
+  return RealScalar(2) * Eigen::NumTraits<RealScalar>::epsilon();
 }
 
 /// Cholesky factorisation of an SPD system, or seqedit::numerical_error naming `what`.
