@@ -27,13 +27,13 @@
 namespace seqedit {
 namespace io {
 
-/// Loads C0 = mom2.mom2 / mom2.count from a MEMIT-style statistics npz.
+/// Loads C0 = mom2.mom2 / mom2.count from an opened MEMIT-style statistics npz.
 /// \tparam Scalar float or double.
 /// \throws format_error naming the file and key (missing key, bad count, non-square or
 ///         non-finite mom2), io_error if the file cannot be read.
 template <typename Scalar>
-Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> load_mom2_stats(const std::string& npz_path) {
-  const NpzFile z(npz_path);
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> load_mom2_stats(const NpzFile& z) {
+  const std::string& npz_path = z.path();
   for (const char* k : {"mom2.mom2", "mom2.count"})
     if (!z.contains(k))
       detail::throw_npy(npz_path, k, "missing: a MEMIT statistics file has 'mom2.mom2' and 'mom2.count'");
@@ -69,6 +69,13 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> load_mom2_stats(const std:
         throw format_error(mwhere + ": non-finite value " + std::to_string(sum(i, j)) + " at (" + std::to_string(i) +
                            ", " + std::to_string(j) + ")");
   return (sum / count).template cast<Scalar>();
+}
+
+/// Loads C0 = mom2.mom2 / mom2.count from the statistics npz at `npz_path`.
+/// \tparam Scalar float or double.
+template <typename Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> load_mom2_stats(const std::string& npz_path) {
+  return load_mom2_stats<Scalar>(NpzFile(npz_path));
 }
 
 }  // namespace io
