@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target for a bounded time, seeded with the committed corpus.
+# Usage: tests/fuzz/run_fuzzers.sh <build-dir> <seconds-per-target>
+# The committed corpus is never modified: new inputs go to <build-dir>/fuzz-work/<target>.
+# Crashing inputs are written to <build-dir>/fuzz-artifacts/ and the script exits non-zero.
+set -euo pipefail
+if [ "$#" -ne 2 ]; then
+  echo "usage: $0 <build-dir> <seconds-per-target>" >&2
+  exit 2
+fi
+build="$(cd "$1" && pwd)"
+seconds="$2"
+here="$(cd "$(dirname "$0")" && pwd)"
+status=0
+for target in safetensors_header npy_header npz; do
+  exe="$(find "$build" -type f -name "fuzz_${target}" -perm -u+x | head -n 1)"
+  if [ -z "$exe" ]; then
+    echo "fuzz_${target}: not built in $build" >&2
+    exit 1
+  fi
+  work="$build/fuzz-work/$target"
+  artifacts="$build/fuzz-artifacts"
+  mkdir -p "$work" "$artifacts"
+  dict=()
+  if [ -f "$here/dict/$target.dict" ]; then dict=(-dict="$here/dict/$target.dict"); fi
+  echo "== fuzz_${target}: ${seconds} s"
+  if ! "$exe" "${dict[@]}" -max_total_time="$seconds" -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$artifacts/${target}-" "$work" "$here/corpus/$target" \
+        >"$build/fuzz-work/$target.log" 2>&1; then
+    echo "fuzz_${target}: FAILED (see $build/fuzz-work/$target.log and $artifacts)" >&2
+    tail -n 60 "$build/fuzz-work/$target.log" >&2
+    status=1
+  else
+    grep -E "stat::number_of_executed_units|cov:" "$build/fuzz-work/$target.log" | tail -n 2 || true
+  fi
+done
+exit "$status"
