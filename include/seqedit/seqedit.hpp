@@ -10,6 +10,8 @@
 #include "one_time_editor.hpp"
 #include "progress.hpp"
 #include "projector.hpp"
+#include "prune.hpp"
+#include "rect.hpp"
 #include "regulariser.hpp"
 #include "sequential_editor.hpp"
 #include "version.hpp"
