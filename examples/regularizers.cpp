@@ -120,8 +120,8 @@ int main(int argc, char** argv) {
               "%llu\n", long(cfg.key_dim), long(cfg.value_dim), long(cfg.steps), long(cfg.batch),
               long(cfg.steps * cfg.batch), static_cast<unsigned long long>(cfg.seed));
   std::printf("MEMIT objective: lambda = %g, alpha = 0, P = I. PRUNE: no parameter. RECT: keeps "
-              "the top\n%.0f%% of all entries of each step by relative change (same p in every RECT "
-              "row).\n\n", lambda, 100.0 * rect_p);
+              "the top\n%.0f%% of all entries of each step by relative change (same p in every "
+              "RECT row).\n\n", lambda, 100.0 * rect_p);
   std::printf("Columns, measured after the last step over all edits:\n"
               "  eff%%  efficacy proxy: %% of edits k with |W k - v| < 0.5 |v - W0 k| (the output\n"
               "        moved over halfway from the old value to the new one)\n"
