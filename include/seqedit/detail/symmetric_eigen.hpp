@@ -6,6 +6,10 @@
 #include "../errors.hpp"
 #include "../progress.hpp"
 
+#if defined(EIGEN_USE_LAPACKE)
+#include "lapack_eigen.hpp"
+#endif
+
 namespace seqedit {
 namespace detail {
 
@@ -15,9 +19,19 @@ namespace detail {
 /// Stages, each reported: Householder tridiagonalisation (4d³/3 flops), implicit QR on the
 /// tridiagonal matrix with accumulated rotations, back-transformation of the selected
 /// columns only (2d²r flops).
+///
+/// With Eigen's LAPACKE backend on (`EIGEN_USE_LAPACKE`), float and double matrices go
+/// through LAPACK instead (?sytrd, ?sterf, ?stemr for the selected eigenvectors only,
+/// ?ormtr; see lapack_eigen.hpp).
 template <typename Matrix, typename Vector, typename RealScalar>
 void symmetric_eigen_below(const Matrix& a, RealScalar threshold, Vector& eigenvalues,
                            Matrix& basis, const ProgressCallback& progress) {
+#if defined(EIGEN_USE_LAPACKE)
+  if constexpr (lapack::supported<Matrix>::value) {
+    symmetric_eigen_below_lapack(a, threshold, eigenvalues, basis, progress);
+    return;
+  }
+#endif
   report(progress, "tridiagonalisation", 0.0);
   Eigen::Tridiagonalization<Matrix> tri(a);
   report(progress, "tridiagonal eigensolver", 0.4);
