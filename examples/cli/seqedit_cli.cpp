@@ -36,6 +36,8 @@
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -148,6 +150,35 @@ void require_checkpoint_matches(const sio::Checkpoint& ck, const sio::TensorLoca
                   "weights and overwrite the tensor");
 }
 
+/// Throws unless a file at `path` can be (re)created atomically: its folder must exist and
+/// be writable (a temporary file is created there and renamed over `path`).
+void require_writable(const std::string& path, const char* what) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    throw cli_error(path + ": cannot write the " + what + ": folder '" + dir + "' does not exist");
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw cli_error(path + ": cannot write the " + what + ": folder '" + dir + "' is not writable");
+}
+
+/// Writes the edited tensor, then the state. Both files are replaced atomically; if the
+/// state cannot be written after the tensor was, the message says so.
+template <typename Editor>
+void write_results(const sio::Checkpoint& ck, const sio::TensorLocation& loc, const Editor& ed,
+                   const std::string& state, const std::map<std::string, std::string>& meta) {
+  ck.save(loc, ed.weights());
+  std::cout << "wrote '" << loc.tensor << "' into " << ck.shard_of(loc.tensor) << "\n";
+  if (state.empty()) return;
+  try {
+    sio::save_editor_state(state, ed, meta);
+  } catch (const std::exception& e) {
+    throw cli_error(std::string(e.what()) + "\nthe tensor '" + loc.tensor + "' was updated but the state file " + state +
+                    " was not (it still holds the previous state, or does not exist)");
+  }
+  std::cout << "wrote state " << state << ": " << ed.steps() << " steps, " << ed.journal().size() << " live edits\n";
+}
+
 /// The tool's own metadata in a state file.
 std::map<std::string, std::string> tool_metadata(const MethodSettings& m, int layer, const sio::TensorLocation& loc,
                                                  const sio::Checkpoint& ck) {
@@ -201,6 +232,9 @@ int run_edit(const EditArgs& a) {
   std::vector<Batch<Scalar>> batches;
   for (const std::string& path : a.batches) batches.push_back(read_batch<Scalar>(path, dv, dk));
 
+  require_writable(ck.shard_of(loc.tensor), "edited shard");
+  if (!a.state.empty()) require_writable(a.state, "state file");
+
   MethodSettings m = method_defaults(a.method);
   const bool resume = !a.state.empty() && std::filesystem::exists(a.state);
   std::optional<sio::EditorStateInfo> info;
@@ -244,7 +278,6 @@ int run_edit(const EditArgs& a) {
     throw cli_error("--threshold applies to --method alphaedit only");
   if ((a.p_opt && a.p_opt->count()) && m.method != "memit-rect") throw cli_error("--p applies to --method memit-rect only");
 
-  int status = 0;
   with_method_regulariser<Scalar>(m, [&](const auto& reg) {
     using Reg = std::decay_t<decltype(reg)>;
     using Editor = seqedit::SequentialEditor<Scalar, Reg>;
@@ -295,18 +328,11 @@ int run_edit(const EditArgs& a) {
                 << fmt_real(dt, 3) << " s\n";
     }
 
-    ck.save(loc, ed->weights());
-    std::cout << "wrote '" << loc.tensor << "' into " << ck.shard_of(loc.tensor) << "\n";
-    if (!a.state.empty()) {
-      sio::save_editor_state(a.state, *ed, tool_metadata(m, a.layer, loc, ck));
-      std::cout << "wrote state " << a.state << ": " << ed->steps() << " steps, " << ed->journal().size()
-                << " live edits\n";
-    } else {
+    write_results(ck, loc, *ed, a.state, tool_metadata(m, a.layer, loc, ck));
+    if (a.state.empty())
       std::cerr << "seqedit: warning: no --state: these edits cannot be continued exactly or retracted later\n";
-    }
-    status = 0;
   });
-  return status;
+  return 0;
 }
 
 // ------------------------------------------------------------------ retract
@@ -324,6 +350,8 @@ int run_retract(const RetractArgs& a, const sio::EditorStateInfo& info) {
   if (info.history != seqedit::History::Aligned)
     throw cli_error(a.state + ": retraction needs the aligned history; the state has '" +
                     std::string(sio::history_name(info.history)) + "'");
+  require_writable(ck.shard_of(loc.tensor), "edited shard");
+  require_writable(a.state, "state file");
   with_described_regulariser<Scalar>(a.state, info.regulariser, [&](const auto& reg) {
     using Reg = std::decay_t<decltype(reg)>;
     auto ed = sio::load_editor_state<Scalar, Reg>(a.state, reg);
@@ -344,10 +372,7 @@ int run_retract(const RetractArgs& a, const sio::EditorStateInfo& info) {
     std::cout << "retracted " << ids.size() << " edits (ids " << serial_ranges(a.ids) << "): |W change|_F "
               << fmt_real(double((ed.weights() - before).norm()), 4) << "; " << ed.journal().size()
               << " live edits remain\n";
-    ck.save(loc, ed.weights());
-    std::cout << "wrote '" << loc.tensor << "' into " << ck.shard_of(loc.tensor) << "\n";
-    sio::save_editor_state(a.state, ed, info.extra_metadata);
-    std::cout << "wrote state " << a.state << "\n";
+    write_results(ck, loc, ed, a.state, info.extra_metadata);
   });
   return 0;
 }

@@ -246,6 +246,8 @@ def main():
         ("missing stats file", ["edit", "--model", bad, "--layer", 0, "--stats", os.path.join(work, "nostats.npz"),
                                 "--method", "memit", b1], "nostats.npz"),
         ("wrong layer", base + ["--layer", 5, "--method", "memit", b1], "layer 5"),
+        ("state in a missing folder", ["edit", "--model", bad, "--stats", stats, "--layer", 0, "--method", "memit",
+                                       "--state", os.path.join(work, "nodir", "s.safetensors"), b1], "does not exist"),
         ("negative layer", base + ["--layer", -1, "--method", "memit", b1], "--layer"),
         ("unknown method", base + ["--layer", 0, "--method", "rome", b1], "unknown method 'rome'"),
         ("K with the wrong d_k", base + ["--layer", 0, "--method", "memit", os.path.join(work, "bad_k.npz")], "bad_k.npz"),
