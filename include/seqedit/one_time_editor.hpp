@@ -118,8 +118,7 @@ class OneTimeEditor {
       projector_ = *projector;
       lambda_c0_ = Scalar(objective.lambda) * c0;  // kept for Form::Full
     }
-    const Matrix c0m = c0;
-    m0_ = detail::base_system<Matrix>(c0m, objective_, projector_ ? &*projector_ : nullptr);
+    m0_ = detail::base_system<Matrix>(c0, objective_, projector_ ? &*projector_ : nullptr);
   }
 
   void check_keys(const Eigen::Ref<const Matrix>& k) const {

@@ -185,8 +185,7 @@ class SequentialEditor {
     }
     w0_ = w0;
     w_ = w0;
-    const Matrix c0m = c0;
-    minv_ = invert_base(c0m, nullptr);
+    invert_base(c0, nullptr, minv_);
     if (options_.compensation == Compensation::Analytic) {
       e_ = Matrix::Zero(w0_.rows(), w0_.cols());
     }
@@ -325,9 +324,9 @@ class SequentialEditor {
   SequentialEditor& refresh(const Eigen::Ref<const Matrix>& c0) {
     detail::check_shape(c0, w0_.cols(), w0_.cols(), "C0", "d_k x d_k");
     detail::check_finite(c0, "C0");
-    const Matrix c0m = c0;
-    Matrix minv = invert_base(
-        c0m, options_.history == History::Aligned && !journal_.empty() ? &journal_ : nullptr);
+    Matrix minv;
+    invert_base(c0, options_.history == History::Aligned && !journal_.empty() ? &journal_ : nullptr,
+                minv);
     minv_.swap(minv);
     return *this;
   }
@@ -404,18 +403,19 @@ class SequentialEditor {
     return options_.projector->basis().transpose() * k;
   }
 
-  /// (M_0 + Σ_journal K̂K̂ᵀ)⁻¹, lower triangle (and the rest) filled.
-  Matrix invert_base(const Matrix& c0, const Journal<Scalar>* journal) const {
+  /// minv = (M_0 + Σ_journal K̂K̂ᵀ)⁻¹. Peak memory: two r × r matrices (the system, factored
+  /// in place, and its inverse) besides the caller's C0.
+  void invert_base(const Eigen::Ref<const Matrix>& c0, const Journal<Scalar>* journal,
+                   Matrix& minv) const {
     Matrix m = detail::base_system<Matrix>(c0, objective_,
                                            options_.projector ? &*options_.projector : nullptr);
     if (journal) {
       const Matrix kr = reduce(Matrix(journal->keys()));
       m.template selfadjointView<Eigen::Lower>().rankUpdate(kr);
-      m.template triangularView<Eigen::StrictlyUpper>() = m.transpose();
     }
-    const auto llt = detail::factor_spd(
-        m, options_.projector ? "M = U^T (lambda C0 + C) U + alpha I" : "A = lambda C0 + C + alpha I");
-    return llt.solve(Matrix::Identity(m.rows(), m.cols()));
+    detail::invert_spd_in_place(
+        m, minv,
+        options_.projector ? "M = U^T (lambda C0 + C) U + alpha I" : "A = lambda C0 + C + alpha I");
   }
 
   /// The general step of sections 3, 4, 6, 7: new columns (k_new, r_new, v_new) and

@@ -44,10 +44,35 @@ Eigen::LLT<Matrix> factor_spd(const Matrix& a, const char* what) {
   return llt;
 }
 
+/// Inverse of an SPD matrix, computed in place: `a` is overwritten by its Cholesky factor
+/// and `inv` receives a⁻¹. Peak memory: `a` and `inv` only (no further n × n copies).
+/// Throws seqedit::numerical_error naming `what` if `a` is not numerically definite.
+template <typename Matrix>
+void invert_spd_in_place(Matrix& a, Matrix& inv, const char* what) {
+  using RealScalar = typename Eigen::NumTraits<typename Matrix::Scalar>::Real;
+  Eigen::LLT<Eigen::Ref<Matrix>> llt(a);
+  if (llt.info() != Eigen::Success) {
+    std::ostringstream os;
+    os << "seqedit: " << what << " (" << a.rows() << " x " << a.cols()
+       << ") is not positive definite";
+    throw numerical_error(os.str());
+  }
+  const RealScalar rc = llt.rcond();
+  if (!(rc > singular_rcond<RealScalar>(a.rows()))) {
+    std::ostringstream os;
+    os << "seqedit: " << what << " (" << a.rows() << " x " << a.cols()
+       << ") is numerically singular (reciprocal condition number " << rc << ")";
+    throw numerical_error(os.str());
+  }
+  inv.setIdentity(a.rows(), a.cols());
+  llt.solveInPlace(inv);
+}
+
 /// The edit-free part of the system in the coordinates of range(P) (math.md section 2):
 /// M0 = Uᵀ(λ C0)U + α I_r with a projector, λ C0 + α I without one.
 template <typename Matrix, typename Projector, typename Objective>
-Matrix base_system(const Matrix& c0, const Objective& obj, const Projector* projector) {
+Matrix base_system(const Eigen::Ref<const Matrix>& c0, const Objective& obj,
+                   const Projector* projector) {
   using Scalar = typename Matrix::Scalar;
   Matrix m;
   if (projector) {
