@@ -1,7 +1,12 @@
 # seqedit_target_warnings(<target>)
-# Strict warnings for the project's own programs (tests, examples, benchmarks).
-# The INTERFACE library itself carries no flags: consumers choose their own.
+# Settings shared by the project's own programs (tests, examples, benchmarks): strict
+# warnings (errors with SEQEDIT_WERROR), -march=native with SEQEDIT_NATIVE, and the
+# OpenBLAS/LAPACKE backend with SEQEDIT_USE_BLAS. The INTERFACE libraries themselves carry
+# no flags: consumers choose their own.
 function(seqedit_target_warnings target)
+  if(TARGET seqedit_blas_backend)
+    target_link_libraries(${target} PRIVATE seqedit_blas_backend)
+  endif()
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion-null)
     if(SEQEDIT_WERROR)
