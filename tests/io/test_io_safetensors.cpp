@@ -181,6 +181,8 @@ TEST_CASE("malformed safetensors files are rejected with a specific message", "[
       {"trailing_bytes", "{" + t("a", "F64", "[2]", "[0,16]") + "}", d16 + "XY", "incomplete buffer"},
       {"truncated_data", "{" + t("a", "F64", "[2]", "[0,16]") + "}", std::string(10, '\0'), "incomplete buffer"},
       {"deep_nesting", std::string(200, '[') + std::string(200, ']'), "", "nested deeper"},
+      {"nul_in_header", "{" + t("a", "F64", "[2]", "[0,16]") + "}" + std::string(1, '\0') + " {{{", d16,
+       "NUL byte at offset"},
   };
   for (const Bad& b : cases) {
     const std::string img = safetensors_image(b.header, b.data);

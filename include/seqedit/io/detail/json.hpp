@@ -24,6 +24,14 @@ constexpr int max_json_depth = 64;
 /// duplicate keys (naming the key) or nesting deeper than max_json_depth.
 inline nlohmann::json parse_json_strict(const char* first, const char* last, const std::string& path,
                                         const std::string& what) {
+  // nlohmann's lexer stops at a NUL byte as at the end of input, which would let anything
+  // after it pass unread. A NUL is never valid in JSON text outside strings, and inside
+  // strings it must be escaped, so any raw NUL is an error.
+  for (const char* p = first; p != last; ++p) {
+    if (*p == '\0')
+      throw format_error(path + ": " + what + ": NUL byte at offset " +
+                         std::to_string(p - first) + " of the JSON text");
+  }
   std::vector<std::set<std::string>> keys;
   auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) -> bool {
     using E = nlohmann::json::parse_event_t;
