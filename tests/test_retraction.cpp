@@ -55,7 +55,7 @@ struct Model {
 
 // A MEMIT-with-ridge or AlphaEdit problem with its double reference.
 template <typename S>
-struct Bench {
+struct RetractionBench {
   ProblemPair<S> pp;
   seqedit::Objective<S> obj;
   seqedit::Objective<double> obj_d;
@@ -64,7 +64,7 @@ struct Bench {
   MatD basis_d;
   bool projected = false;
 
-  Bench(bool alphaedit, Index steps, Index n, std::uint32_t seed) : projected(alphaedit) {
+  RetractionBench(bool alphaedit, Index steps, Index n, std::uint32_t seed) : projected(alphaedit) {
     Spec spec;
     spec.dk = 50;
     spec.dv = 30;
@@ -128,7 +128,7 @@ TEMPLATE_TEST_CASE("Retraction leaves the OTE over the remaining edits", "[retra
                    double) {
   using S = TestType;
   for (bool alphaedit : {false, true}) {
-    Bench<S> b(alphaedit, 10, 4, alphaedit ? 701 : 702);
+    RetractionBench<S> b(alphaedit, 10, 4, alphaedit ? 701 : 702);
     auto ed = b.editor();
     Model model;
     std::vector<std::vector<EditId>> batch_ids;
@@ -190,7 +190,7 @@ TEMPLATE_TEST_CASE("Replace supersedes earlier edits exactly", "[retract][replac
                    double) {
   using S = TestType;
   for (bool alphaedit : {false, true}) {
-    Bench<S> b(alphaedit, 8, 5, alphaedit ? 711 : 712);
+    RetractionBench<S> b(alphaedit, 8, 5, alphaedit ? 711 : 712);
     auto ed = b.editor();
     Model model;
     std::vector<std::vector<EditId>> batch_ids;
@@ -251,7 +251,7 @@ TEMPLATE_TEST_CASE("Retraction in shuffled order, interleaved with applies and r
                    "[retract][random]", float, double) {
   using S = TestType;
   for (bool alphaedit : {false, true}) {
-    Bench<S> b(alphaedit, 30, 3, alphaedit ? 721 : 722);
+    RetractionBench<S> b(alphaedit, 30, 3, alphaedit ? 721 : 722);
     auto ed = b.editor();
     Model model;
     std::vector<std::vector<EditId>> live_batches;
@@ -330,7 +330,7 @@ TEMPLATE_TEST_CASE("Retraction in shuffled order, interleaved with applies and r
 TEMPLATE_TEST_CASE("Invalid ids are rejected and leave the editor unchanged",
                    "[retract][bad-input]", float, double) {
   using S = TestType;
-  Bench<S> b(false, 4, 3, 731);
+  RetractionBench<S> b(false, 4, 3, 731);
   auto ed = b.editor();
   auto other = b.editor();
   const auto ids1 = ed.apply(b.pp.p.keys[0], b.pp.p.values[0]);
@@ -375,7 +375,7 @@ TEMPLATE_TEST_CASE("Invalid ids are rejected and leave the editor unchanged",
 TEMPLATE_TEST_CASE("find_matching finds exact and tolerance matches only", "[retract][match]",
                    float, double) {
   using S = TestType;
-  Bench<S> b(false, 4, 5, 741);
+  RetractionBench<S> b(false, 4, 5, 741);
   auto ed = b.editor();
   const auto ids1 = ed.apply(b.pp.p.keys[0], b.pp.p.values[0]);
   const auto ids2 = ed.apply(b.pp.p.keys[1], b.pp.p.values[1]);
@@ -488,7 +488,7 @@ TEMPLATE_TEST_CASE("Retraction works after a state round trip", "[retract][state
                    double) {
   using S = TestType;
   for (bool alphaedit : {false, true}) {
-    Bench<S> b(alphaedit, 8, 4, alphaedit ? 751 : 752);
+    RetractionBench<S> b(alphaedit, 8, 4, alphaedit ? 751 : 752);
     auto ed = b.editor();
     Model model;
     std::vector<std::vector<EditId>> batch_ids;
