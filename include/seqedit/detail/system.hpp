@@ -23,24 +23,29 @@ RealScalar singular_rcond(Eigen::Index /*n*/) {
   return RealScalar(2) * Eigen::NumTraits<RealScalar>::epsilon();
 }
 
-/// Cholesky factorisation of an SPD system, or seqedit::numerical_error naming `what`.
-template <typename Matrix>
-Eigen::LLT<Matrix> factor_spd(const Matrix& a, const char* what) {
-  using RealScalar = typename Eigen::NumTraits<typename Matrix::Scalar>::Real;
-  Eigen::LLT<Matrix> llt(a);
+/// Throws seqedit::numerical_error naming `what` unless the Cholesky factorisation `llt`
+/// of an n × n system succeeded with a reciprocal condition estimate above 2ε.
+template <typename LLT>
+void check_spd_factor(const LLT& llt, Eigen::Index n, const char* what) {
+  using RealScalar = typename Eigen::NumTraits<typename LLT::Scalar>::Real;
+  std::ostringstream os;
+  os << "seqedit: " << what << " (" << n << " x " << n << ") ";
   if (llt.info() != Eigen::Success) {
-    std::ostringstream os;
-    os << "seqedit: " << what << " (" << a.rows() << " x " << a.cols()
-       << ") is not positive definite";
+    os << "is not positive definite";
     throw numerical_error(os.str());
   }
   const RealScalar rc = llt.rcond();
-  if (!(rc > singular_rcond<RealScalar>(a.rows()))) {
-    std::ostringstream os;
-    os << "seqedit: " << what << " (" << a.rows() << " x " << a.cols()
-       << ") is numerically singular (reciprocal condition number " << rc << ")";
+  if (!(rc > singular_rcond<RealScalar>(n))) {
+    os << "is numerically singular (reciprocal condition number " << rc << ")";
     throw numerical_error(os.str());
   }
+}
+
+/// Cholesky factorisation of an SPD system, or seqedit::numerical_error naming `what`.
+template <typename Matrix>
+Eigen::LLT<Matrix> factor_spd(const Matrix& a, const char* what) {
+  Eigen::LLT<Matrix> llt(a);
+  check_spd_factor(llt, a.rows(), what);
   return llt;
 }
 
@@ -49,21 +54,8 @@ Eigen::LLT<Matrix> factor_spd(const Matrix& a, const char* what) {
 /// Throws seqedit::numerical_error naming `what` if `a` is not numerically definite.
 template <typename Matrix>
 void invert_spd_in_place(Matrix& a, Matrix& inv, const char* what) {
-  using RealScalar = typename Eigen::NumTraits<typename Matrix::Scalar>::Real;
   Eigen::LLT<Eigen::Ref<Matrix>> llt(a);
-  if (llt.info() != Eigen::Success) {
-    std::ostringstream os;
-    os << "seqedit: " << what << " (" << a.rows() << " x " << a.cols()
-       << ") is not positive definite";
-    throw numerical_error(os.str());
-  }
-  const RealScalar rc = llt.rcond();
-  if (!(rc > singular_rcond<RealScalar>(a.rows()))) {
-    std::ostringstream os;
-    os << "seqedit: " << what << " (" << a.rows() << " x " << a.cols()
-       << ") is numerically singular (reciprocal condition number " << rc << ")";
-    throw numerical_error(os.str());
-  }
+  check_spd_factor(llt, a.rows(), what);
   inv.setIdentity(a.rows(), a.cols());
   llt.solveInPlace(inv);
 }
