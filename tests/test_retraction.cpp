@@ -71,16 +71,7 @@ struct RetractionBench {
     spec.n = n;
     spec.steps = steps;
     spec.seed = seed;
-    if (alphaedit) {
-      spec.null_dim = 30;
-      spec.c0_lo = 0.1;
-      spec.c0_hi = 10.0;
-      obj = seqedit::Objective<S>::alphaedit(S(10));
-      obj_d = seqedit::Objective<double>::alphaedit(10.0);
-    } else {
-      obj = seqedit::Objective<S>::memit(S(20), S(1));
-      obj_d = seqedit::Objective<double>::memit(20.0, 1.0);
-    }
+    ridge_memit_or_alphaedit(alphaedit, spec, obj, obj_d);
     pp = make_problems<S>(spec);
     if (alphaedit) {
       seqedit::NullSpaceProjector<S> proj(pp.p.c0);

@@ -241,6 +241,24 @@ struct Snapshot {
   }
 };
 
+/// The two objectives most tests run: MEMIT with ridge (λ = 20, α = 1, P = I) or AlphaEdit
+/// (λ = 0, α = 10, a C0 with a 30-dimensional null space). Sets `spec` accordingly and
+/// returns the objective in S and in double.
+template <typename S>
+void ridge_memit_or_alphaedit(bool alphaedit, Spec& spec, seqedit::Objective<S>& obj,
+                              seqedit::Objective<double>& obj_d) {
+  if (alphaedit) {
+    spec.null_dim = 30;
+    spec.c0_lo = 0.1;
+    spec.c0_hi = 10.0;
+    obj = seqedit::Objective<S>::alphaedit(S(10));
+    obj_d = seqedit::Objective<double>::alphaedit(10.0);
+  } else {
+    obj = seqedit::Objective<S>::memit(S(20), S(1));
+    obj_d = seqedit::Objective<double>::memit(20.0, 1.0);
+  }
+}
+
 }  // namespace seqedit_test
 
 #endif  // SEQEDIT_TESTS_SUPPORT_PROBLEMS_HPP
