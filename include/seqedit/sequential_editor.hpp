@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "detail/block_symmetric.hpp"
 #include "detail/checks.hpp"
 #include "detail/system.hpp"
 #include "errors.hpp"
@@ -68,7 +69,8 @@ struct EditorOptions {
 };
 
 /// Everything a `SequentialEditor` holds, as plain data: what a state file stores.
-/// `system_inverse` is the full symmetric r × r matrix M_t⁻¹ (see `SequentialEditor`).
+/// `system_inverse` is the full symmetric r × r matrix M_t⁻¹ (see `SequentialEditor`,
+/// "Storage of M_t⁻¹").
 template <typename Scalar_>
 struct EditorState {
   using Matrix = Eigen::Matrix<Scalar_, Eigen::Dynamic, Eigen::Dynamic>;
@@ -104,15 +106,25 @@ struct EditorState {
 ///
 ///   G = M_{t−1}⁻¹ K̂,   M_t⁻¹ = M_{t−1}⁻¹ − G S⁻¹ Gᵀ,   Δ̃_t = (R + e K) (U G S⁻¹)ᵀ.
 ///
-/// Cost per step: 2r²c (G, a symmetric product) + r²c (the symmetric rank-c update) +
-/// 2d_k r c twice with a projector (K̂ and U G S⁻¹) + 2 d_v d_k c (applying Δ̃); never a
-/// factorisation of a d_k × d_k matrix. An explicit inverse was chosen over a Cholesky
-/// factor because its rank-c update is a single BLAS-3 kernel (a Cholesky factor is
-/// updated by c sequential rank-1 sweeps, memory-bound) and because the step needs only
-/// the products M⁻¹ K̂. A capacitance form over a fixed factor of A_0 was rejected: its
-/// per-step cost grows with the number of edits.
+/// Cost per step: 2r²c (G) + r²c(1 + b/r) (the rank-c update, b = 512; see below) +
+/// 2d_k r c twice with a projector
+/// (K̂ and U G S⁻¹) + 2 d_v d_k c (applying Δ̃); never a factorisation of a d_k × d_k
+/// matrix. An explicit inverse was chosen over a Cholesky factor because its rank-c update
+/// is a single BLAS-3 kernel (a Cholesky factor is updated by c sequential rank-1 sweeps,
+/// memory-bound) and because the step needs only the products M⁻¹ K̂. A capacitance form
+/// over a fixed factor of A_0 was rejected: its per-step cost grows with the number of edits.
 ///
-/// **Memory** (scalars): r² (M_t⁻¹; only its lower triangle is read) + 2 d_v d_k (W0 and
+/// **Storage of M_t⁻¹.** The inverse is kept in *block-lower* storage
+/// (detail/block_symmetric.hpp): column blocks of b = 512, the diagonal blocks held in
+/// full and the blocks below them valid, the blocks above them never read. Both kernels of
+/// a step (G = M⁻¹K̂ and the rank-c update) are then general matrix products (GEMM) on
+/// those blocks. Eigen's symmetric kernels (SYMM, SYRK) would need the same flops but run on
+/// one thread; GEMMs on full storage would need 2r²c for the update. `system_inverse()` and
+/// `state()` return the full symmetric matrix (symmetric to round-off in the diagonal
+/// blocks); a state reloaded from it continues bit for bit, since only the block-lower part
+/// is ever read.
+///
+/// **Memory** (scalars): r² (M_t⁻¹) + 2 d_v d_k (W0 and
 /// W_t) + d_v d_k with Compensation::Analytic (e_t) + d_k r (U, when a projector is used) +
 /// (d_k + d_v) per live edit for the journal (capacity doubles, so ≤ 2× that) — independent
 /// of the number of steps. Temporaries per step: (2r + d_k + d_v) c + c², plus d_v d_k for
@@ -246,13 +258,13 @@ class SequentialEditor {
                        s.journal_values.col(j));
   }
 
-  /// The editor's state as plain data (for saving). The inverse is exported symmetric.
+  /// The editor's state as plain data (for saving). The inverse is exported as the full
+  /// symmetric matrix; an editor restored from it continues bit for bit.
   State state() const {
     State s;
     s.initial_weights = w0_;
     s.weights = w_;
-    s.system_inverse = minv_;
-    s.system_inverse.template triangularView<Eigen::StrictlyUpper>() = minv_.transpose();
+    s.system_inverse = detail::block_lower_to_full(minv_);
     s.deviation = e_;
     if (options_.projector) s.projector_basis = options_.projector->basis();
     s.objective = objective_;
@@ -351,8 +363,9 @@ class SequentialEditor {
   Index value_dim() const { return w0_.rows(); }
   /// r = rank P (d_k without projector): the size of the system the editor keeps.
   Index reduced_dim() const { return minv_.rows(); }
-  /// M_t⁻¹ (Aligned) or M_0⁻¹ (other histories); only the lower triangle is meaningful.
-  const Matrix& system_inverse() const { return minv_; }
+  /// M_t⁻¹ (Aligned) or M_0⁻¹ (other histories) as a full symmetric r × r matrix (a copy
+  /// made from the block-lower storage the editor keeps; see "Storage of M_t⁻¹").
+  Matrix system_inverse() const { return detail::block_lower_to_full(minv_); }
   /// e_t, the latest deviation R_p(Δ_t) − Δ_t (empty without Compensation::Analytic).
   const Matrix& deviation() const { return e_; }
   /// The journal of live edits.
@@ -443,7 +456,8 @@ class SequentialEditor {
     }
 
     const Matrix kr = reduce(kc);                                             // r x c
-    const Matrix g = minv_.template selfadjointView<Eigen::Lower>() * kr;     // r x c
+    Matrix g;                                                                 // r x c
+    detail::block_lower_product(minv_, kr, g);                                // G = M⁻¹ K̂
     Matrix s = kr.transpose() * g;                                            // c x c
     s = RealScalar(0.5) * (s + s.transpose()).eval();
     s.diagonal().head(n).array() += Scalar(1);
@@ -536,9 +550,9 @@ class SequentialEditor {
     std::vector<EditId> ids = journal_.append(k_new, v_new, tag_, next_serial_);
     if (m > 0) journal_.erase(old_cols);
     if (options_.history == History::Aligned) {
-      auto lower = minv_.template selfadjointView<Eigen::Lower>();
-      if (zp.cols() > 0) lower.rankUpdate(zp, Scalar(-1));
-      if (zn.cols() > 0) lower.rankUpdate(zn, Scalar(1));
+      // Block-lower rank-c update by GEMMs (see "Storage of M_t⁻¹").
+      detail::block_lower_rank_update(minv_, zp, Scalar(-1));
+      detail::block_lower_rank_update(minv_, zn, Scalar(1));
     }
     if constexpr (regularised) {
       w_.swap(new_w);

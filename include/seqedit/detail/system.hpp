@@ -49,15 +49,26 @@ Eigen::LLT<Matrix> factor_spd(const Matrix& a, const char* what) {
   return llt;
 }
 
+/// Copies the strictly lower triangle of a square matrix onto its strictly upper one, in
+/// place, so that the matrix is exactly symmetric.
+template <typename Matrix>
+void symmetrize_from_lower(Matrix& m) {
+  const Eigen::Index n = m.rows();
+  for (Eigen::Index j = 1; j < n; ++j)
+    for (Eigen::Index i = 0; i < j; ++i) m(i, j) = m(j, i);
+}
+
 /// Inverse of an SPD matrix, computed in place: `a` is overwritten by its Cholesky factor
-/// and `inv` receives a⁻¹. Peak memory: `a` and `inv` only (no further n × n copies).
-/// Throws seqedit::numerical_error naming `what` if `a` is not numerically definite.
+/// and `inv` receives a⁻¹, stored in full and exactly symmetric. Peak memory: `a` and
+/// `inv` only (no further n × n copies). Throws seqedit::numerical_error naming `what` if
+/// `a` is not numerically definite.
 template <typename Matrix>
 void invert_spd_in_place(Matrix& a, Matrix& inv, const char* what) {
   Eigen::LLT<Eigen::Ref<Matrix>> llt(a);
   check_spd_factor(llt, a.rows(), what);
   inv.setIdentity(a.rows(), a.cols());
   llt.solveInPlace(inv);
+  symmetrize_from_lower(inv);
 }
 
 /// The edit-free part of the system in the coordinates of range(P) (math.md section 2):
