@@ -182,7 +182,6 @@ struct Ctx {
   std::unique_ptr<Editor> ed;
   Mat w20;          // editor weights after the warm-up (t = 20)
   Mat w21_editor;   // after the first timed step (batch 20)
-  Mat w21_variant;  // the same from the proposed all-GEMM step
   int next_batch = 0;
   double construct_s = 0, warmup_s = 0;
   double construct_peak = 0, editor_heap = 0;
@@ -279,8 +278,19 @@ void guarded(benchmark::State& st, F&& body) {
 // ------------------------------------------------------------------ GEMM rates
 
 // Eigen kernels at the step's shapes: C = A B (A d_k × d_k, B d_k × 100) as a general
-// product, as the symmetric product the editor uses (lower triangle), and the rank-100
-// updates (symmetric lower-triangle, as in the editor; and full, as in the proposed variant).
+// product (GEMM), as a symmetric product (SYMM, lower triangle) and as the block-lower
+// product the editor uses (detail/block_symmetric.hpp); the rank-100 updates: symmetric
+// lower-triangle (SYRK-like), full (GEMM) and block-lower (the editor's).
+// Flops of the block-lower rank-100 update: Σ_blocks 2 (r − j0) b n.
+double block_update_flop(Index r) {
+  double f = 0;
+  for (Index j0 = 0; j0 < r; j0 += seqedit::detail::kSymmetricBlock) {
+    const Index b = std::min(seqedit::detail::kSymmetricBlock, r - j0);
+    f += 2.0 * double(r - j0) * double(b) * kBatch;
+  }
+  return f;
+}
+
 template <typename T>
 void BM_kernels(benchmark::State& st, Shape sh, int which) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
@@ -290,7 +300,7 @@ void BM_kernels(benchmark::State& st, Shape sh, int which) {
     const Index dk = sh.dk;
     Mat b = gaussian(dk, kBatch, 7).cast<T>(), out(dk, kBatch);
     Mat work;
-    if (which >= 2) work = a;
+    if (which == 2 || which == 3 || which == 5) work = a;
     const Mat z = gaussian(dk, kBatch, 8, 1e-6).cast<T>();
     double flop = 0;
     for (auto _ : st) {
@@ -308,9 +318,17 @@ void BM_kernels(benchmark::State& st, Shape sh, int which) {
           work.template selfadjointView<Eigen::Lower>().rankUpdate(z, T(-1));
           flop = double(dk) * double(dk) * kBatch;
           break;
-        default:
+        case 3:
           work.noalias() -= z * z.transpose();
           flop = 2.0 * double(dk) * double(dk) * kBatch;
+          break;
+        case 4:
+          seqedit::detail::block_lower_product(a, b, out);
+          flop = 2.0 * double(dk) * double(dk) * kBatch;
+          break;
+        default:
+          seqedit::detail::block_lower_rank_update(work, z, T(-1));
+          flop = block_update_flop(dk);
           break;
       }
       st.SetIterationTime(seconds_since(t0));
@@ -340,9 +358,10 @@ void BM_gemm_square(benchmark::State& st, Index n) {
 template <typename T>
 double editor_step_flop(const Shape& sh) {
   const double dk = double(sh.dk), dv = double(sh.dv), n = kBatch;
-  // Header formula (no projector, c = n): 2 r² c (G) + r² c (rank-c update) + 2 d_v d_k c
-  // (applying Δ̃), plus 2 d_v d_k n for the residual R = V − W K computed by apply().
-  return 3.0 * dk * dk * n + 4.0 * dv * dk * n;
+  // Header formula (no projector, c = n): 2 r² c (G = M⁻¹K) + r² c (1 + b/r) (the
+  // block-lower rank-c update) + 2 d_v d_k c (applying Δ̃), plus 2 d_v d_k n for the
+  // residual R = V − W K computed by apply(): the flops executed.
+  return 2.0 * dk * dk * n + block_update_flop(sh.dk) + 4.0 * dv * dk * n;
 }
 
 template <typename T>
@@ -380,47 +399,6 @@ void BM_step_seqedit(benchmark::State& st, Shape sh) {
     st.counters["construct_s"] = c.construct_s;
     st.counters["warmup_step_s"] = c.warmup_s / kWarmupSteps;
     st.counters["journal_edits"] = double(c.ed->journal().size());
-    if (c.w21_variant.size() > 0 && c.w21_editor.size() > 0)
-      st.counters["agree_variant"] = rel_diff_t<T>(c.w21_editor - c.w20, c.w21_variant - c.w20);
-  });
-}
-
-// The proposed all-GEMM step on a full symmetric copy of M⁻¹ (see the report): G = M⁻¹K
-// and M⁻¹ −= (G S⁻¹) Gᵀ as general products, which Eigen runs on all threads.
-template <typename T>
-void BM_step_variant(benchmark::State& st, Shape sh) {
-  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
-  guarded(st, [&] {
-    auto& c = ctx<T>(sh);
-    if (c.ed->steps() != kWarmupSteps) throw std::logic_error("variant must run before the editor's steps");
-    Mat minv = c.ed->system_inverse();
-    minv.template triangularView<Eigen::StrictlyUpper>() = minv.transpose();
-    Mat w = c.w20, k, v;
-    int b = kWarmupSteps;
-    bool first = true;
-    for (auto _ : st) {
-      c.batch(b++, k, v);
-      const auto t0 = Clock::now();
-      Mat g(sh.dk, kBatch);
-      g.noalias() = minv * k;
-      Mat s = k.transpose() * g;
-      s = T(0.5) * (s + s.transpose()).eval();
-      s.diagonal().array() += T(1);
-      Eigen::LLT<Mat> llt(s);
-      if (llt.info() != Eigen::Success) throw std::runtime_error("variant: capacitance not SPD");
-      const Mat y = llt.solve(g.transpose()).transpose();  // G S⁻¹
-      Mat r = v;
-      r.noalias() -= w * k;
-      w.noalias() += r * y.transpose();
-      minv.noalias() -= y * g.transpose();
-      st.SetIterationTime(seconds_since(t0));
-      if (first) {
-        first = false;
-        c.w21_variant = w;
-      }
-    }
-    st.counters["flop"] = 4.0 * double(sh.dk) * double(sh.dk) * kBatch +
-                          4.0 * double(sh.dv) * double(sh.dk) * kBatch;
   });
 }
 
@@ -615,6 +593,38 @@ void BM_projector(benchmark::State& st, Shape sh) {
   });
 }
 
+#if defined(EIGEN_USE_LAPACKE)
+// LAPACK's divide-and-conquer driver ?syevd (all eigenpairs) on the same C0: the route the
+// projector does not take (it computes only the r eigenvectors it keeps, with ?stemr), timed
+// side by side. Workspace: 1 + 6 d_k + 2 d_k² scalars besides the copy of C0.
+template <typename T>
+void BM_syevd(benchmark::State& st, Shape sh) {
+  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+  using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+  guarded(st, [&] {
+    auto& c = ctx<T>(sh);
+    const lapack_int n = static_cast<lapack_int>(sh.dk);
+    Index below = 0;
+    for (auto _ : st) {
+      Mat a = c.c0;
+      Vec w(sh.dk);
+      std::cerr << "[" << sh.name << "/" << type_name<T>() << "] ?syevd on C0" << std::endl;
+      const auto t0 = Clock::now();
+      lapack_int info;
+      if constexpr (sizeof(T) == 8)
+        info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a.data(), n, w.data());
+      else
+        info = LAPACKE_ssyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a.data(), n, w.data());
+      st.SetIterationTime(seconds_since(t0));
+      if (info != 0) throw std::runtime_error("?syevd failed");
+      below = 0;
+      while (below < sh.dk && w(below) < T(seqedit::NullSpaceProjector<T>::default_threshold)) ++below;
+    }
+    st.counters["rank"] = double(below);
+  });
+}
+#endif
+
 // ------------------------------------------------------------------ registration
 
 template <typename T>
@@ -629,11 +639,12 @@ void register_shape(const Shape& sh) {
   const int kern_iters = sh.dk > 8000 ? 3 : 10;
   reg("gemm/dk_dk_100", [sh](benchmark::State& st) { BM_kernels<T>(st, sh, 0); }, kern_iters);
   reg("symm/dk_dk_100", [sh](benchmark::State& st) { BM_kernels<T>(st, sh, 1); }, kern_iters);
+  reg("block_product/dk_dk_100", [sh](benchmark::State& st) { BM_kernels<T>(st, sh, 4); }, kern_iters);
   reg("syrk/dk_100", [sh](benchmark::State& st) { BM_kernels<T>(st, sh, 2); }, kern_iters);
   reg("gemm_update/dk_100", [sh](benchmark::State& st) { BM_kernels<T>(st, sh, 3); }, kern_iters);
+  reg("block_update/dk_100", [sh](benchmark::State& st) { BM_kernels<T>(st, sh, 5); }, kern_iters);
   const Index sq = std::min<Index>(sh.dk, 4096);
   reg("gemm/square_" + std::to_string(sq), [sq](benchmark::State& st) { BM_gemm_square<T>(st, sq); }, 3);
-  reg("step/variant_gemm", [sh](benchmark::State& st) { BM_step_variant<T>(st, sh); }, sh.step_iters);
   reg("step/seqedit", [sh](benchmark::State& st) { BM_step_seqedit<T>(st, sh); }, sh.step_iters);
   reg("step/lu", [sh](benchmark::State& st) { BM_step_baseline<T>(st, sh, true); }, sh.baseline_iters);
   reg("step/llt", [sh](benchmark::State& st) { BM_step_baseline<T>(st, sh, false); }, sh.baseline_iters);
@@ -645,8 +656,12 @@ void register_shape(const Shape& sh) {
 #ifdef SEQEDIT_BENCH_HAVE_RECT
   reg("step/rect", [sh](benchmark::State& st) { BM_rect<T>(st, sh); }, sh.other_iters);
 #endif
-  if (g_cfg.projector)
+  if (g_cfg.projector) {
     reg("projector", [sh](benchmark::State& st) { BM_projector<T>(st, sh); }, 1);
+#if defined(EIGEN_USE_LAPACKE)
+    reg("projector/syevd", [sh](benchmark::State& st) { BM_syevd<T>(st, sh); }, 1);
+#endif
+  }
 }
 
 std::string cpu_model() {
