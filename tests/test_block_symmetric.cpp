@@ -125,9 +125,9 @@ TEST_CASE("block-lower product of a 2 x 2 case computed by hand", "[block_symmet
 
 TEST_CASE("an editor with several storage blocks stays equal to the one-time solution",
           "[block_symmetric][sequential]") {
-  // d_k = 2 b + 76: three column blocks, the last one short.
+  // d_k = b + 76: two column blocks, the second one short.
   seqedit_test::Spec spec;
-  spec.dk = 2 * B + 76;
+  spec.dk = B + 76;
   spec.dv = 12;
   spec.n = 40;
   spec.steps = 6;

@@ -67,15 +67,15 @@ class NullSpaceProjector {
       os << "seqedit: NullSpaceProjector threshold must be finite and >= 0, got " << threshold;
       throw std::invalid_argument(os.str());
     }
+    detail::report(progress, "input checks", 0.0);
     detail::check_square(c0, "C0");
     detail::check_finite(c0, "C0");
     detail::check_symmetric(c0, "C0",
                             RealScalar(64) * Eigen::NumTraits<RealScalar>::epsilon() *
                                 RealScalar(c0.rows() > 0 ? c0.rows() : 1));
-    Matrix a = c0;
     Vector evals;
     Matrix basis;
-    detail::symmetric_eigen_below(a, threshold, evals, basis, progress);
+    detail::symmetric_eigen_below<Matrix>(c0, threshold, evals, basis, progress);
     eigenvalues_ = std::move(evals);
     basis_ = std::move(basis);
     threshold_ = threshold;

@@ -52,6 +52,11 @@
 #include <utility>
 #include <vector>
 
+#if defined(EIGEN_USE_BLAS)
+// OpenBLAS reports the kernel set it selected; weak, so that other BLAS vendors link too.
+extern "C" char* openblas_get_corename(void) __attribute__((weak));
+#endif
+
 #ifndef SEQEDIT_BENCH_CXX_FLAGS
 #define SEQEDIT_BENCH_CXX_FLAGS "unknown"
 #endif
@@ -613,10 +618,18 @@ void BM_syevd(benchmark::State& st, Shape sh) {
       lapack_int info;
       if constexpr (sizeof(T) == 8)
         info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a.data(), n, w.data());
-      else
-        info = LAPACKE_ssyevd(LAPACK_COL_MAJOR, 'V', 'L', n, a.data(), n, w.data());
+      else {
+        // LAPACKE_ssyevd's workspace query returns the size as a float, which rounds
+        // 1 + 6n + 2n² below the minimum for n ≳ 3000 (LAPACK then fails with a negative
+        // info); the documented minimum sizes are passed explicitly instead.
+        const lapack_int lwork = 1 + 6 * n + 2 * n * n, liwork = 3 + 5 * n;
+        std::vector<float> work(static_cast<std::size_t>(lwork));
+        std::vector<lapack_int> iwork(static_cast<std::size_t>(liwork));
+        info = LAPACKE_ssyevd_work(LAPACK_COL_MAJOR, 'V', 'L', n, a.data(), n, w.data(), work.data(),
+                                   lwork, iwork.data(), liwork);
+      }
       st.SetIterationTime(seconds_since(t0));
-      if (info != 0) throw std::runtime_error("?syevd failed");
+      if (info != 0) throw std::runtime_error("?syevd failed, info = " + std::to_string(info));
       below = 0;
       while (below < sh.dk && w(below) < T(seqedit::NullSpaceProjector<T>::default_threshold)) ++below;
     }
@@ -745,6 +758,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("backend", "Eigen on OpenBLAS + LAPACKE (EIGEN_USE_BLAS, EIGEN_USE_LAPACKE)");
   const char* ob = std::getenv("OPENBLAS_NUM_THREADS");
   benchmark::AddCustomContext("blas_threads", ob ? ob : "default (all cores)");
+  if (openblas_get_corename) benchmark::AddCustomContext("openblas_core", openblas_get_corename());
 #else
   benchmark::AddCustomContext("backend", "pure Eigen");
 #endif

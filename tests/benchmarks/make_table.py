@@ -111,6 +111,7 @@ def make(paths):
           f"({c.get('eigen_simd', '?')}), Eigen threads {c.get('eigen_threads', '?')}; "
           f"backend: {c.get('backend', '?')}"
           + (f", BLAS threads {c['blas_threads']}" if "blas_threads" in c else "")
+          + (f", OpenBLAS kernels {c['openblas_core']}" if "openblas_core" in c else "")
           + f"; load average at start {c.get('load_average_at_start', '?')}; "
           f"{c.get('date', '')}.")
     w("")

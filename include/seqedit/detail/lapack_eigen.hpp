@@ -74,7 +74,8 @@ struct supported
 
 /// LAPACK version of `symmetric_eigen_below` (same contract; reads the lower triangle).
 template <typename Matrix, typename Vector, typename RealScalar>
-void symmetric_eigen_below_lapack(const Matrix& a, RealScalar threshold, Vector& eigenvalues,
+void symmetric_eigen_below_lapack(const Eigen::Ref<const Matrix>& a, RealScalar threshold,
+                                  Vector& eigenvalues,
                                   Matrix& basis, const ProgressCallback& progress) {
   const Eigen::Index n = a.rows();
   const lapack_int ln = static_cast<lapack_int>(n);

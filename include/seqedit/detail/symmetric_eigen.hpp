@@ -24,11 +24,11 @@ namespace detail {
 /// through LAPACK instead (?sytrd, ?sterf, ?stemr for the selected eigenvectors only,
 /// ?ormtr; see lapack_eigen.hpp).
 template <typename Matrix, typename Vector, typename RealScalar>
-void symmetric_eigen_below(const Matrix& a, RealScalar threshold, Vector& eigenvalues,
-                           Matrix& basis, const ProgressCallback& progress) {
+void symmetric_eigen_below(const Eigen::Ref<const Matrix>& a, RealScalar threshold,
+                           Vector& eigenvalues, Matrix& basis, const ProgressCallback& progress) {
 #if defined(EIGEN_USE_LAPACKE)
   if constexpr (lapack::supported<Matrix>::value) {
-    symmetric_eigen_below_lapack(a, threshold, eigenvalues, basis, progress);
+    symmetric_eigen_below_lapack<Matrix>(a, threshold, eigenvalues, basis, progress);
     return;
   }
 #endif
