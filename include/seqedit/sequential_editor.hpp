@@ -107,12 +107,12 @@ struct EditorState {
 ///   G = M_{t−1}⁻¹ K̂,   M_t⁻¹ = M_{t−1}⁻¹ − G S⁻¹ Gᵀ,   Δ̃_t = (R + e K) (U G S⁻¹)ᵀ.
 ///
 /// Cost per step: 2r²c (G) + r²c(1 + b/r) (the rank-c update, b = 512; see below) +
-/// 2d_k r c twice with a projector
-/// (K̂ and U G S⁻¹) + 2 d_v d_k c (applying Δ̃); never a factorisation of a d_k × d_k
-/// matrix. An explicit inverse was chosen over a Cholesky factor because its rank-c update
-/// is a single BLAS-3 kernel (a Cholesky factor is updated by c sequential rank-1 sweeps,
-/// memory-bound) and because the step needs only the products M⁻¹ K̂. A capacitance form
-/// over a fixed factor of A_0 was rejected: its per-step cost grows with the number of edits.
+/// 2d_k r c twice with a projector (K̂ and U G S⁻¹) + 2 d_v d_k c (applying Δ̃); never a
+/// factorisation of a d_k × d_k matrix. An explicit inverse was chosen over a Cholesky
+/// factor because its rank-c update is a single BLAS-3 kernel (a Cholesky factor is updated
+/// by c sequential rank-1 sweeps, memory-bound) and because the step needs only the
+/// products M⁻¹ K̂. A capacitance form over a fixed factor of A_0 was rejected: its
+/// per-step cost grows with the number of edits.
 ///
 /// **Storage of M_t⁻¹.** The inverse is kept in *block-lower* storage
 /// (detail/block_symmetric.hpp): column blocks of b = 512, the diagonal blocks held in
@@ -124,9 +124,9 @@ struct EditorState {
 /// blocks); a state reloaded from it continues bit for bit, since only the block-lower part
 /// is ever read.
 ///
-/// **Memory** (scalars): r² (M_t⁻¹) + 2 d_v d_k (W0 and
-/// W_t) + d_v d_k with Compensation::Analytic (e_t) + d_k r (U, when a projector is used) +
-/// (d_k + d_v) per live edit for the journal (capacity doubles, so ≤ 2× that) — independent
+/// **Memory** (scalars): r² (M_t⁻¹) + 2 d_v d_k (W0 and W_t) + d_v d_k with
+/// Compensation::Analytic (e_t) + d_k r (U, when a projector is used) + (d_k + d_v) per
+/// live edit for the journal (capacity doubles, so ≤ 2× that) — independent
 /// of the number of steps. Temporaries per step: (2r + d_k + d_v) c + c², plus d_v d_k for
 /// a regularised step.
 ///
