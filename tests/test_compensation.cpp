@@ -14,15 +14,6 @@
 #include <string>
 #include <vector>
 
-#if __has_include(<seqedit/prune.hpp>)
-#include <seqedit/prune.hpp>
-#define SEQEDIT_TEST_HAVE_PRUNE 1
-#endif
-#if __has_include(<seqedit/rect.hpp>)
-#include <seqedit/rect.hpp>
-#define SEQEDIT_TEST_HAVE_RECT 1
-#endif
-
 #include "support/problems.hpp"
 
 using namespace seqedit_test;
@@ -199,16 +190,13 @@ TEMPLATE_TEST_CASE("Analytic compensation: W_t = W0 + D*_t + e_t (rank-one trunc
                          false, 1.5);
 }
 
-#ifdef SEQEDIT_TEST_HAVE_PRUNE
 TEMPLATE_TEST_CASE("Analytic compensation: W_t = W0 + D*_t + e_t (PRUNE)", "[compensation][prune]",
                    float, double) {
   using S = TestType;
   for (bool alphaedit : {false, true})
     check_regulariser<S>("PRUNE", seqedit::Prune<S>(), alphaedit, alphaedit ? 831 : 832, false, 0.0);
 }
-#endif
 
-#ifdef SEQEDIT_TEST_HAVE_RECT
 TEMPLATE_TEST_CASE("Analytic compensation: W_t = W0 + D*_t + e_t (RECT)", "[compensation][rect]",
                    float, double) {
   using S = TestType;
@@ -216,7 +204,6 @@ TEMPLATE_TEST_CASE("Analytic compensation: W_t = W0 + D*_t + e_t (RECT)", "[comp
     check_regulariser<S>("RECT 20%", seqedit::Rect<S>(0.2), alphaedit, alphaedit ? 841 : 842,
                          false, 1.5);
 }
-#endif
 
 TEMPLATE_TEST_CASE("Retraction and replacement keep W = W0 + D* + e", "[compensation][retract]",
                    float, double) {

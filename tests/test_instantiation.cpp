@@ -5,15 +5,6 @@
 
 #include <seqedit/seqedit.hpp>
 
-#if __has_include(<seqedit/prune.hpp>)
-#include <seqedit/prune.hpp>
-#define SEQEDIT_TEST_HAVE_PRUNE 1
-#endif
-#if __has_include(<seqedit/rect.hpp>)
-#include <seqedit/rect.hpp>
-#define SEQEDIT_TEST_HAVE_RECT 1
-#endif
-
 #include <type_traits>
 
 #include "support/problems.hpp"
@@ -48,20 +39,16 @@ struct Halve {
 template class seqedit::SequentialEditor<float, seqedit_test::Halve<float>>;
 template class seqedit::SequentialEditor<double, seqedit_test::Halve<double>>;
 
-#ifdef SEQEDIT_TEST_HAVE_PRUNE
 template struct seqedit::PruneOptions<float>;
 template struct seqedit::PruneOptions<double>;
 template class seqedit::Prune<float>;
 template class seqedit::Prune<double>;
 template class seqedit::SequentialEditor<float, seqedit::Prune<float>>;
 template class seqedit::SequentialEditor<double, seqedit::Prune<double>>;
-#endif
-#ifdef SEQEDIT_TEST_HAVE_RECT
 template class seqedit::Rect<float>;
 template class seqedit::Rect<double>;
 template class seqedit::SequentialEditor<float, seqedit::Rect<float>>;
 template class seqedit::SequentialEditor<double, seqedit::Rect<double>>;
-#endif
 
 using namespace seqedit_test;
 
@@ -77,12 +64,8 @@ TEST_CASE("Aliases name the float and double instantiations", "[instantiation]")
   STATIC_REQUIRE(std::is_same<seqedit::Editor<float>, seqedit::SequentialEditor<float>>::value);
   STATIC_REQUIRE(!seqedit::SequentialEditor<double>::regularised);
   STATIC_REQUIRE(seqedit::SequentialEditor<double, Halve<double>>::regularised);
-#ifdef SEQEDIT_TEST_HAVE_PRUNE
   STATIC_REQUIRE(seqedit::SequentialEditor<double, seqedit::Prune<double>>::regularised);
-#endif
-#ifdef SEQEDIT_TEST_HAVE_RECT
   STATIC_REQUIRE(seqedit::SequentialEditor<float, seqedit::Rect<float>>::regularised);
-#endif
 }
 
 TEMPLATE_TEST_CASE("Every instantiated class runs once", "[instantiation]", float, double) {
@@ -133,20 +116,16 @@ TEMPLATE_TEST_CASE("Every instantiated class runs once", "[instantiation]", floa
   CHECK(bit_equal<S>(k, Mat<S>(p.keys[1].col(2))));
   CHECK(bit_equal<S>(v, Mat<S>(p.values[1].col(2))));
 
-#ifdef SEQEDIT_TEST_HAVE_PRUNE
   {
     // λ = 1 with ridge α = 1: this C0 has a 5-dimensional null space.
     seqedit::SequentialEditor<S, seqedit::Prune<S>> pe(p.w0, p.c0,
                                                        seqedit::Objective<S>::memit(S(1), S(1)));
     CHECK_NOTHROW(pe.apply(p.keys[0], p.values[0]));
   }
-#endif
-#ifdef SEQEDIT_TEST_HAVE_RECT
   {
     seqedit::SequentialEditor<S, seqedit::Rect<S>> re(p.w0, p.c0,
                                                       seqedit::Objective<S>::memit(S(1), S(1)),
                                                       {}, seqedit::Rect<S>(0.4));
     CHECK_NOTHROW(re.apply(p.keys[0], p.values[0]));
   }
-#endif
 }

@@ -24,16 +24,9 @@
 
 #include <seqedit/one_time_editor.hpp>
 #include <seqedit/projector.hpp>
-#include <seqedit/sequential_editor.hpp>
-
-#if __has_include(<seqedit/prune.hpp>)
 #include <seqedit/prune.hpp>
-#define SEQEDIT_BENCH_HAVE_PRUNE 1
-#endif
-#if __has_include(<seqedit/rect.hpp>)
 #include <seqedit/rect.hpp>
-#define SEQEDIT_BENCH_HAVE_RECT 1
-#endif
+#include <seqedit/sequential_editor.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -549,19 +542,15 @@ void run_regularised(benchmark::State& st, Shape sh, const R& reg) {
                                  std::max(1e-300, double((red->weights() - red->initial_weights()).norm()));
 }
 
-#ifdef SEQEDIT_BENCH_HAVE_PRUNE
 template <typename T>
 void BM_prune(benchmark::State& st, Shape sh) {
   guarded(st, [&] { run_regularised<T>(st, sh, seqedit::Prune<T>()); });
 }
-#endif
 
-#ifdef SEQEDIT_BENCH_HAVE_RECT
 template <typename T>
 void BM_rect(benchmark::State& st, Shape sh) {
   guarded(st, [&] { run_regularised<T>(st, sh, seqedit::Rect<T>()); });
 }
-#endif
 
 // ------------------------------------------------------------------ projector
 
@@ -663,12 +652,8 @@ void register_shape(const Shape& sh) {
   reg("step/llt", [sh](benchmark::State& st) { BM_step_baseline<T>(st, sh, false); }, sh.baseline_iters);
   reg("ote/solve_2000", [sh](benchmark::State& st) { BM_ote<T>(st, sh); }, 1);
   reg("retract/100", [sh](benchmark::State& st) { BM_retract<T>(st, sh); }, sh.other_iters);
-#ifdef SEQEDIT_BENCH_HAVE_PRUNE
   reg("step/prune", [sh](benchmark::State& st) { BM_prune<T>(st, sh); }, sh.other_iters);
-#endif
-#ifdef SEQEDIT_BENCH_HAVE_RECT
   reg("step/rect", [sh](benchmark::State& st) { BM_rect<T>(st, sh); }, sh.other_iters);
-#endif
   if (g_cfg.projector) {
     reg("projector", [sh](benchmark::State& st) { BM_projector<T>(st, sh); }, 1);
 #if defined(EIGEN_USE_LAPACKE)
@@ -765,16 +750,6 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("mode", g_cfg.quick ? "quick" : "full");
   benchmark::AddCustomContext("load_average_at_start", load_average());
   benchmark::AddCustomContext("heap_tracking", sb::heap_tracking() ? "yes" : "no");
-#ifdef SEQEDIT_BENCH_HAVE_PRUNE
-  benchmark::AddCustomContext("prune", "yes");
-#else
-  benchmark::AddCustomContext("prune", "no (seqedit/prune.hpp absent)");
-#endif
-#ifdef SEQEDIT_BENCH_HAVE_RECT
-  benchmark::AddCustomContext("rect", "yes");
-#else
-  benchmark::AddCustomContext("rect", "no (seqedit/rect.hpp absent)");
-#endif
 
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
