@@ -12,12 +12,19 @@ build="$(cd "$1" && pwd)"
 seconds="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
 status=0
-for target in safetensors_header npy_header npz; do
-  exe="$(find "$build" -type f -name "fuzz_${target}" -perm -u+x | head -n 1)"
-  if [ -z "$exe" ]; then
-    echo "fuzz_${target}: not built in $build" >&2
+# Every fuzz_<name> executable in the build; the loader's three must be there.
+mapfile -t exes < <(find "$build" -type f -name 'fuzz_*' -perm -u+x | sort)
+for required in safetensors_header npy_header npz; do
+  if ! printf '%s\n' "${exes[@]}" | grep -q "/fuzz_${required}\$"; then
+    echo "fuzz_${required}: not built in $build" >&2
     exit 1
   fi
+done
+for exe in "${exes[@]}"; do
+  target="$(basename "$exe")"
+  target="${target#fuzz_}"
+  corpus=()
+  if [ -d "$here/corpus/$target" ]; then corpus=("$here/corpus/$target"); fi
   work="$build/fuzz-work/$target"
   artifacts="$build/fuzz-artifacts"
   mkdir -p "$work" "$artifacts"
@@ -25,7 +32,7 @@ for target in safetensors_header npy_header npz; do
   if [ -f "$here/dict/$target.dict" ]; then dict=(-dict="$here/dict/$target.dict"); fi
   echo "== fuzz_${target}: ${seconds} s"
   if ! "$exe" "${dict[@]}" -max_total_time="$seconds" -max_len=65536 -timeout=20 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$artifacts/${target}-" "$work" "$here/corpus/$target" \
+        -print_final_stats=1 -artifact_prefix="$artifacts/${target}-" "$work" "${corpus[@]}" \
         >"$build/fuzz-work/$target.log" 2>&1; then
     echo "fuzz_${target}: FAILED (see $build/fuzz-work/$target.log and $artifacts)" >&2
     tail -n 60 "$build/fuzz-work/$target.log" >&2
