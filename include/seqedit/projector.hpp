@@ -62,7 +62,7 @@ class NullSpaceProjector {
   NullSpaceProjector& compute(const Eigen::Ref<const Matrix>& c0,
                               RealScalar threshold = RealScalar(default_threshold),
                               const ProgressCallback& progress = {}) {
-    if (!(threshold >= RealScalar(0)) || !std::isfinite(static_cast<double>(threshold))) {
+    if (!(threshold >= RealScalar(0)) || !detail::is_finite_bits(threshold)) {
       std::ostringstream os;
       os << "seqedit: NullSpaceProjector threshold must be finite and >= 0, got " << threshold;
       throw std::invalid_argument(os.str());

@@ -3,12 +3,53 @@
 
 #include <Eigen/Core>
 
+#include <cstdint>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 
 namespace seqedit {
 namespace detail {
+
+/// True unless `x` is NaN or ±Inf, decided on the bit pattern (all exponent bits set), so
+/// the answer holds under -ffinite-math-only / -ffast-math, where `std::isfinite(x)` and
+/// `x - x == x - x` may be folded to true. The one finiteness check of the project.
+inline bool is_finite_bits(double x) {
+  std::uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return ((u >> 52) & 0x7ff) != 0x7ff;
+}
+
+/// `float` overload of is_finite_bits (exponent bits 23..30).
+inline bool is_finite_bits(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return ((u >> 23) & 0xff) != 0xff;
+}
+
+/// True if `x` is a NaN (all exponent bits set, mantissa non-zero), on the bit pattern.
+inline bool is_nan_bits(double x) {
+  std::uint64_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return ((u >> 52) & 0x7ff) == 0x7ff && (u & ((std::uint64_t(1) << 52) - 1)) != 0;
+}
+
+/// `float` overload of is_nan_bits.
+inline bool is_nan_bits(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return ((u >> 23) & 0xff) == 0xff && (u & 0x7fffffu) != 0;
+}
+
+/// True if every coefficient of `m` is finite (bit-pattern test, see is_finite_bits).
+template <typename Derived>
+bool all_finite(const Eigen::DenseBase<Derived>& m) {
+  for (Eigen::Index j = 0; j < m.cols(); ++j)
+    for (Eigen::Index i = 0; i < m.rows(); ++i)
+      if (!is_finite_bits(m(i, j))) return false;
+  return true;
+}
 
 /// Throws std::invalid_argument unless `m` is rows × cols; the message names both shapes.
 template <typename Derived>
@@ -40,7 +81,7 @@ void check_finite(const Eigen::DenseBase<Derived>& m, const char* what) {
   for (Eigen::Index j = 0; j < m.cols(); ++j) {
     for (Eigen::Index i = 0; i < m.rows(); ++i) {
       const auto x = m(i, j);
-      if (!(x - x == x - x)) {  // false exactly for NaN and ±Inf, also under -ffast-math
+      if (!is_finite_bits(x)) {
         std::ostringstream os;
         os << "seqedit: " << what << " contains a non-finite value (" << x << ") at (" << i
            << ", " << j << ")";

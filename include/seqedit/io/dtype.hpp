@@ -18,6 +18,8 @@
 
 #include <Eigen/Core>
 
+#include "../detail/checks.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -232,19 +234,10 @@ void encode_element(unsigned char* data, std::size_t i, DType t, Scalar x) {
   }
 }
 
-/// True unless `x` is NaN or ±Inf, decided on the bit pattern (robust to -ffast-math).
-inline bool is_finite_bits(double x) {
-  std::uint64_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return ((u >> 52) & 0x7ff) != 0x7ff;
-}
-
-/// True if `x` is a NaN, decided on the bit pattern (robust to -ffast-math).
-inline bool is_nan_bits(double x) {
-  std::uint64_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return ((u >> 52) & 0x7ff) == 0x7ff && (u & ((std::uint64_t(1) << 52) - 1)) != 0;
-}
+// is_finite_bits / is_nan_bits: the project-wide bit-pattern checks of
+// seqedit/detail/checks.hpp, also reachable as seqedit::io::detail::is_finite_bits.
+using seqedit::detail::is_finite_bits;
+using seqedit::detail::is_nan_bits;
 
 /// a * b into `out`; false on overflow.
 inline bool mul_overflow_u64(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {

@@ -10,6 +10,7 @@
 ///   `"model.safetensors: tensor 'h.0.mlp.c_proj.weight': invalid offset ..."`.
 /// * `seqedit::io::io_error`: the operating system refused an operation (open, read,
 ///   write, fsync, rename); the message names the path and carries `strerror(errno)`.
+/// * Both derive from `seqedit::error` (errors.hpp), itself a `std::runtime_error`.
 /// * `std::invalid_argument`: the caller asked for something impossible with a valid
 ///   file (a matrix of the wrong shape, a 3-D tensor as a matrix, an unknown tensor).
 
@@ -18,19 +19,21 @@
 #include <stdexcept>
 #include <string>
 
+#include "../errors.hpp"
+
 namespace seqedit {
 namespace io {
 
 /// Malformed, unsupported or inconsistent file content.
-class format_error : public std::runtime_error {
+class format_error : public seqedit::error {
  public:
-  explicit format_error(const std::string& what) : std::runtime_error(what) {}
+  explicit format_error(const std::string& what) : seqedit::error(what) {}
 };
 
 /// An operating-system level failure (open, read, write, fsync, rename).
-class io_error : public std::runtime_error {
+class io_error : public seqedit::error {
  public:
-  explicit io_error(const std::string& what) : std::runtime_error(what) {}
+  explicit io_error(const std::string& what) : seqedit::error(what) {}
 };
 
 namespace detail {
