@@ -1,0 +1,11 @@
+# libFuzzer targets of seqedit::text (included by tests/fuzz/CMakeLists.txt):
+#   fuzz_tokenizer_json    arbitrary bytes as tokenizer.json (corpus/tokenizer_json, dict/tokenizer_json.dict)
+#   fuzz_tokenizer_encode  arbitrary bytes encoded by a fixed small tokenizer (corpus/tokenizer_encode)
+foreach(_f tokenizer_json tokenizer_encode)
+  add_executable(fuzz_${_f} "${CMAKE_CURRENT_LIST_DIR}/fuzz_${_f}.cpp")
+  target_link_libraries(fuzz_${_f} PRIVATE seqedit::text)
+  target_compile_features(fuzz_${_f} PRIVATE cxx_std_17)
+  seqedit_target_warnings(fuzz_${_f})
+  target_compile_options(fuzz_${_f} PRIVATE -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+  target_link_options(fuzz_${_f} PRIVATE -fsanitize=fuzzer,address,undefined)
+endforeach()
