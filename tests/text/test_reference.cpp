@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -142,4 +143,99 @@ TEST_CASE("GPT-2's vocab.json + merges.txt give gpt-3-encoder's and the tokenize
   const std::size_t n2 = compare(legacy, read_json(dir + "/gpt2.ref.json"), texts, true);
   WARN("gpt2_legacy: " << n1 << " lines identical to gpt-3-encoder, " << n2
                        << " to @huggingface/tokenizers on GPT-2's tokenizer.json");
+}
+
+namespace {
+
+/// Byte-level tokenizers without a normalizer (GPT-2, Llama-3): the spans of the text's
+/// tokens cover the input in order without gaps; two consecutive spans overlap only
+/// inside one multi-byte character (a token holding part of a character spans all of
+/// it); a token whose span overlaps no neighbour holds exactly the input bytes of it.
+void check_offsets(const std::string& name) {
+  const std::string dir = env_or_fail("SEQEDIT_TEXT_REF_DIR");
+  const auto texts = read_texts();
+  const Tokenizer tok = Tokenizer::from_file(dir + "/" + name + ".tokenizer.json");
+  std::size_t tokens_checked = 0, exact = 0, bad = 0;
+  std::string report;
+  auto char_end = [](const std::string& t, std::size_t b) {
+    const auto c = static_cast<unsigned char>(t[b]);
+    return b + (c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4);
+  };
+  for (std::size_t li = 0; li < texts.size(); ++li) {
+    const std::string& text = texts[li];
+    const auto e = tok.encode(text, false);
+    std::size_t covered = 0, prev_begin = 0;
+    for (std::size_t i = 0; i < e.size(); ++i) {
+      const auto [b, en] = e.offsets[i];
+      ++tokens_checked;
+      bool ok = b < en && en <= text.size() && b >= prev_begin && b <= covered && en >= covered;
+      if (ok && b < covered) ok = char_end(text, b) >= covered;  // overlap inside one character
+      const bool alone = b == covered && (i + 1 == e.size() || e.offsets[i + 1].first >= en);
+      if (ok && alone && !e.special_tokens_mask[i]) {
+        ok = tok.decode({e.ids[i]}) == text.substr(b, en - b);
+        ++exact;
+      }
+      covered = std::max(covered, en);
+      prev_begin = b;
+      if (!ok && ++bad <= 5)
+        report += "line " + std::to_string(li + 1) + " token " + std::to_string(i) + " '" + e.tokens[i] + "' span [" +
+                  std::to_string(b) + ", " + std::to_string(en) + ")\n";
+    }
+    if (covered != text.size() && ++bad <= 5) report += "line " + std::to_string(li + 1) + ": spans end at " +
+                                                        std::to_string(covered) + " of " + std::to_string(text.size()) + "\n";
+  }
+  INFO(report);
+  CHECK(bad == 0);
+  CHECK(exact * 2 > tokens_checked);  // most tokens are whole characters (the set is rich in emoji and CJK)
+  WARN(name << ": offsets of " << tokens_checked << " tokens cover the texts; " << exact
+            << " tokens hold exactly their span's bytes");
+}
+
+}  // namespace
+
+TEST_CASE("GPT-2 offsets tile the input and hold the token's bytes", "[reference][offsets]") { check_offsets("gpt2"); }
+TEST_CASE("Llama-3 offsets tile the input and hold the token's bytes", "[reference][offsets]") { check_offsets("llama3"); }
+
+TEST_CASE("Llama-2 offsets: in order, inside the text, special tokens of the template empty", "[reference][offsets]") {
+  const std::string dir = env_or_fail("SEQEDIT_TEXT_REF_DIR");
+  const auto texts = read_texts();
+  const Tokenizer tok = Tokenizer::from_file(dir + "/llama2.tokenizer.json");
+  std::size_t bad = 0;
+  for (const std::string& text : texts) {
+    const auto e = tok.encode(text, true);
+    REQUIRE(!e.ids.empty());
+    bad += e.ids[0] != 1 || e.offsets[0] != std::make_pair(std::size_t{0}, std::size_t{0});
+    std::size_t last_begin = 0;
+    for (std::size_t i = 1; i < e.size(); ++i) {
+      const auto [b, en] = e.offsets[i];
+      bad += !(b <= en && en <= text.size() && b >= last_begin);
+      last_begin = b;
+    }
+  }
+  CHECK(bad == 0);
+}
+
+TEST_CASE("Concurrent encoding from several threads gives the serial ids", "[reference][threads]") {
+  const std::string dir = env_or_fail("SEQEDIT_TEXT_REF_DIR");
+  const auto texts = read_texts();
+  for (const char* name : {"gpt2", "llama2"}) {
+    const Tokenizer serial = Tokenizer::from_file(dir + "/" + std::string(name) + ".tokenizer.json");
+    std::vector<std::vector<std::int32_t>> expected;
+    for (const auto& t : texts) expected.push_back(serial.encode_ids(t));
+    const Tokenizer shared = Tokenizer::from_file(dir + "/" + std::string(name) + ".tokenizer.json");  // cold cache
+    constexpr int kThreads = 4;
+    std::vector<std::size_t> wrong(kThreads, 0);
+    std::vector<std::thread> pool;
+    for (int k = 0; k < kThreads; ++k) {
+      pool.emplace_back([&, k] {
+        for (std::size_t r = 0; r < 3; ++r)
+          for (std::size_t i = 0; i < texts.size(); ++i) {
+            const std::size_t j = (i * (k + 1) + r) % texts.size();
+            wrong[k] += shared.encode_ids(texts[j]) != expected[j];
+          }
+      });
+    }
+    for (auto& th : pool) th.join();
+    for (int k = 0; k < kThreads; ++k) CHECK(wrong[k] == 0);
+  }
 }
