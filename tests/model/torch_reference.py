@@ -143,25 +143,30 @@ def rotate_every_two(x):
 
 
 def attention(q, k, v, H, KV, hd):
-    """q [T, H*hd], k, v [T, KV*hd] (rotary already applied) -> [T, H*hd]; causal."""
-    T = q.shape[0]
-    q = q.view(T, H, hd).transpose(0, 1)
-    k = k.view(T, KV, hd).transpose(0, 1).repeat_interleave(H // KV, dim=0)
-    v = v.view(T, KV, hd).transpose(0, 1).repeat_interleave(H // KV, dim=0)
-    s = q @ k.transpose(1, 2) / math.sqrt(hd)
+    """q [B, T, H*hd], k, v [B, T, KV*hd] (rotary already applied) -> [B, T, H*hd]; causal."""
+    B, T = q.shape[0], q.shape[1]
+    q = q.view(B, T, H, hd).transpose(1, 2)
+    k = k.view(B, T, KV, hd).transpose(1, 2).repeat_interleave(H // KV, dim=1)
+    v = v.view(B, T, KV, hd).transpose(1, 2).repeat_interleave(H // KV, dim=1)
+    s = q @ k.transpose(-1, -2) / math.sqrt(hd)
     mask = torch.ones(T, T, dtype=torch.bool).tril()
     s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
     p = torch.softmax(s, dim=-1)
-    return (p @ v).transpose(0, 1).reshape(T, H * hd)
+    return (p @ v).transpose(1, 2).reshape(B, T, H * hd)
 
 
 def forward(a, W, tokens, deltas=None):
-    """One prompt. W: tensor name -> tensor (compute dtype, HF names, GPT-2 without prefix).
-    deltas: {layer: [(position, vector), ...]} added to block outputs.
-    Returns logits [T, V], block outputs [L] of [T, d], keys [L] of [T, ff]."""
+    """One prompt (a list of ids) or a batch of prompts of one length (a list of lists).
+    W: tensor name -> tensor (compute dtype, HF names, GPT-2 without prefix).
+    deltas: {layer: [(position, vector) or (prompt, position, vector), ...]} added to block
+    outputs. Returns logits [T, V], block outputs [L] of [T, d], keys [L] of [T, ff] (with a
+    leading batch dimension for a batch)."""
     deltas = deltas or {}
-    T = len(tokens)
     tok = torch.tensor(tokens, dtype=torch.int64)
+    single = tok.dim() == 1
+    if single:
+        tok = tok[None]
+    B, T = tok.shape
     pos = torch.arange(T)
     blocks, keys = [], []
     if a.mt == "gpt2":
@@ -184,15 +189,15 @@ def forward(a, W, tokens, deltas=None):
         cos, sin = torch.cos(emb), torch.sin(emb)
 
     def rope_gptj(t, heads):
-        t = t.view(T, heads, a.hd)
+        t = t.view(B, T, heads, a.hd)
         r, p = t[..., :a.rd], t[..., a.rd:]
-        r = r * cos[:, None, :] + rotate_every_two(r) * sin[:, None, :]
-        return torch.cat((r, p), dim=-1).reshape(T, heads * a.hd)
+        r = r * cos[None, :, None, :] + rotate_every_two(r) * sin[None, :, None, :]
+        return torch.cat((r, p), dim=-1).reshape(B, T, heads * a.hd)
 
     def rope_half(t, heads):
-        t = t.view(T, heads, a.hd)
-        t = t * cos[:, None, :] + rotate_half(t) * sin[:, None, :]
-        return t.reshape(T, heads * a.hd)
+        t = t.view(B, T, heads, a.hd)
+        t = t * cos[None, :, None, :] + rotate_half(t) * sin[None, :, None, :]
+        return t.reshape(B, T, heads * a.hd)
 
     def lin(x, name, bias=True):
         y = x @ W[name + ".weight"].T
@@ -240,8 +245,9 @@ def forward(a, W, tokens, deltas=None):
         blocks.append(x)
         if l in deltas:
             add = torch.zeros_like(x)
-            for position, vec in deltas[l]:
-                add = add.index_put((torch.tensor([position]),), vec[None, :], accumulate=True)
+            for entry in deltas[l]:
+                b, position, vec = entry if len(entry) == 3 else (0,) + tuple(entry)
+                add = add.index_put((torch.tensor([b]), torch.tensor([position])), vec[None, :], accumulate=True)
             x = x + add
     if a.mt == "gpt2":
         hf = F.layer_norm(x, (a.d,), W["ln_f.weight"], W["ln_f.bias"], a.eps)
@@ -253,6 +259,8 @@ def forward(a, W, tokens, deltas=None):
         hf = rms(x, W["model.norm.weight"])
         head = W["model.embed_tokens.weight"] if a.tied else W["lm_head.weight"]
         logits = hf @ head.T
+    if single:
+        return logits[0], [b[0] for b in blocks], [k[0] for k in keys]
     return logits, blocks, keys
 
 
