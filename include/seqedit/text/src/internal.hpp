@@ -56,8 +56,8 @@ void append_lowercase(std::string& out, char32_t c);
 // ------------------------------------------------------------------ text with alignments
 /// A byte span [begin, end) of the original input.
 struct Span {
-  std::size_t begin = 0;
-  std::size_t end = 0;
+  std::uint32_t begin = 0;  ///< texts are at most max_text_bytes (< 2^32) long
+  std::uint32_t end = 0;
 };
 
 /// A piece of (normalized) text; for every byte, the span of the input character it came

@@ -45,7 +45,9 @@ struct Vocabulary {
     ids.emplace(token, id);
   }
   std::optional<std::int32_t> find(std::string_view t) const {
-    const auto it = ids.find(std::string(t));
+    thread_local std::string key;  // no allocation per lookup (C++17 has no heterogeneous find)
+    key.assign(t.data(), t.size());
+    const auto it = ids.find(key);
     if (it == ids.end()) return std::nullopt;
     return it->second;
   }
@@ -60,8 +62,10 @@ struct Vocabulary {
 class WordCache {
  public:
   bool get(std::string_view w, std::vector<ModelToken>& out) const {
+    thread_local std::string key;
+    key.assign(w.data(), w.size());
     std::lock_guard<std::mutex> lock(mutex_);
-    const auto it = map_.find(std::string(w));
+    const auto it = map_.find(key);
     if (it == map_.end()) return false;
     out.insert(out.end(), it->second.begin(), it->second.end());
     return true;

@@ -32,35 +32,41 @@ class ByteLevel final : public PreTokenizer {
   }
   void pre_tokenize(Words& words) const override {
     split_each(words, [&](const NormalizedString& w0) {
-      NormalizedString w = w0;
-      if (add_prefix_space_ && (w.text.empty() || w.text[0] != ' ')) {
+      NormalizedString prefixed;
+      const bool prefix = add_prefix_space_ && (w0.text.empty() || w0.text[0] != ' ');
+      if (prefix) {
         NormalizedBuilder b;
-        b.append(" ", w.inserted_at(0));
-        b.append_from(w, 0, w.text.size());
-        b.out.tail = w.tail;
-        w = std::move(b.out);
+        b.append(" ", w0.inserted_at(0));
+        b.append_from(w0, 0, w0.text.size());
+        b.out.tail = w0.tail;
+        prefixed = std::move(b.out);
       }
+      const NormalizedString& w = prefix ? prefixed : w0;
+      // Each piece of the regex split, mapped byte by byte to its character directly.
       std::vector<NormalizedString> pieces;
+      auto emit = [&](std::size_t b, std::size_t e) {
+        if (b == e) return;
+        NormalizedString p;
+        p.text.reserve((e - b) * 2);
+        p.align.reserve((e - b) * 2);
+        for (std::size_t i = b; i < e; ++i) {
+          const std::string& c = byte_to_char(static_cast<unsigned char>(w.text[i]));
+          p.text += c;
+          p.align.insert(p.align.end(), c.size(), w.align[i]);
+        }
+        p.tail = e < w.align.size() ? w.align[e].begin : w.tail;
+        pieces.push_back(std::move(p));
+      };
       if (regex_) {
-        std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>> m;
         std::size_t prev = 0;
         for (const auto& [b, e] : regex_->find_all(w.text)) {
-          if (prev != b) m.push_back({{prev, b}, false});
-          m.push_back({{b, e}, true});
+          emit(prev, b);
+          emit(b, e);
           prev = e;
         }
-        if (prev != w.text.size()) m.push_back({{prev, w.text.size()}, false});
-        pieces = split_normalized(w, std::move(m), SplitBehavior::Isolated);
-      } else if (!w.text.empty()) {
-        pieces.push_back(std::move(w));
-      }
-      for (auto& p : pieces) {
-        NormalizedBuilder b;
-        b.out.text.reserve(p.text.size() * 2);
-        for (std::size_t i = 0; i < p.text.size(); ++i)
-          b.append(byte_to_char(static_cast<unsigned char>(p.text[i])), p.align[i]);
-        b.out.tail = p.tail;
-        p = std::move(b.out);
+        emit(prev, w.text.size());
+      } else {
+        emit(0, w.text.size());
       }
       return pieces;
     });

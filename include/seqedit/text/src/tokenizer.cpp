@@ -258,7 +258,7 @@ class Tokenizer::Impl {
     for (const auto& [tok, range] : split_added(raw_trie, text)) {
       if (range.first == range.second) continue;
       if (tok >= 0) {
-        push_added(out, tok, Span{range.first, range.second});
+        push_added(out, tok, Span{static_cast<std::uint32_t>(range.first), static_cast<std::uint32_t>(range.second)});
         continue;
       }
       encode_piece(NormalizedString::from_original(text.substr(range.first, range.second - range.first), range.first),

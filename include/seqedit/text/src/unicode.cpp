@@ -189,7 +189,8 @@ NormalizedString NormalizedString::from_original(std::string_view s, std::size_t
   n.align.resize(s.size());
   for (std::size_t i = 0; i < s.size();) {
     const std::size_t len = std::min(utf8_len(static_cast<unsigned char>(s[i])), s.size() - i);
-    for (std::size_t k = 0; k < len; ++k) n.align[i + k] = Span{begin + i, begin + i + len};
+    const Span sp{static_cast<std::uint32_t>(begin + i), static_cast<std::uint32_t>(begin + i + len)};
+    for (std::size_t k = 0; k < len; ++k) n.align[i + k] = sp;
     i += len;
   }
   n.tail = begin + s.size();
@@ -215,7 +216,7 @@ Span NormalizedString::original(std::size_t b, std::size_t e) const {
 
 Span NormalizedString::inserted_at(std::size_t i) const {
   if (i < align.size()) return align[i];
-  return Span{tail, tail};
+  return Span{static_cast<std::uint32_t>(tail), static_cast<std::uint32_t>(tail)};
 }
 
 // ------------------------------------------------------------------ regex
