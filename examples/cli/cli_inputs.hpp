@@ -2,18 +2,17 @@
 #define SEQEDIT_CLI_INPUTS_HPP
 
 /// \file cli_inputs.hpp
-/// Input files of the `seqedit` tool: edit batches, C0, and the methods' settings.
+/// Input files of the `seqedit` tool: edit batches and C0; small formatting helpers.
 
 #include <seqedit/io/io.hpp>
-#include <seqedit/prune.hpp>
-#include <seqedit/rect.hpp>
-#include <seqedit/sequential_editor.hpp>
+#include <seqedit/progress.hpp>
 
 #include <Eigen/Core>
 
 #include <cmath>
 #include <cstdio>
 #include <iomanip>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -161,70 +160,6 @@ Matrix<Scalar> read_c0(const std::string& stats, const std::string& c0_file, Eig
     throw cli_error(from + ": C0 is " + matrix_shape(c0.rows(), c0.cols()) + " but the layer has d_k = " + std::to_string(dk));
   if (!c0.allFinite()) throw cli_error(from + ": C0 holds NaN or Inf");
   return c0;
-}
-
-// ------------------------------------------------------------------ methods
-
-/// The settings of an editing method (defaults in `method_defaults`).
-struct MethodSettings {
-  std::string method;        ///< memit, alphaedit, memit-prune, memit-rect
-  double lambda = 0;
-  double alpha = 0;
-  double threshold = 0;      ///< alphaedit: eigenvalue threshold of the projector
-  double p = 0;              ///< memit-rect: ratio of entries kept
-  std::string compensation;  ///< none, analytic
-};
-
-inline const char* known_methods() { return "memit, alphaedit, memit-prune, memit-rect"; }
-
-/// memit λ = 15000 α = 0; alphaedit λ = 0 α = 10 threshold 2e-2; memit-prune / memit-rect
-/// λ = 15000 α = 1, analytic compensation, p = 0.2.
-inline MethodSettings method_defaults(const std::string& method) {
-  MethodSettings m;
-  m.method = method;
-  if (method == "memit") {
-    m.lambda = 15000;
-    m.compensation = "none";
-  } else if (method == "alphaedit") {
-    m.alpha = 10;
-    m.threshold = 2e-2;
-    m.compensation = "none";
-  } else if (method == "memit-prune" || method == "memit-rect") {
-    m.lambda = 15000;
-    m.alpha = 1;
-    m.compensation = "analytic";
-    if (method == "memit-rect") m.p = 0.2;
-  } else {
-    throw cli_error("unknown method '" + method + "' (known: " + std::string(known_methods()) + ")");
-  }
-  return m;
-}
-
-/// Calls `f(regulariser)` with the regulariser of the method.
-template <typename Scalar, typename F>
-void with_method_regulariser(const MethodSettings& m, F&& f) {
-  if (m.method == "memit-prune") f(seqedit::Prune<Scalar>());
-  else if (m.method == "memit-rect") f(seqedit::Rect<Scalar>(m.p));
-  else f(seqedit::NoRegulariser<Scalar>());
-}
-
-/// Calls `f(regulariser)` with the regulariser a state file names ("none", "prune",
-/// "rect p=<ratio>").
-template <typename Scalar, typename F>
-void with_described_regulariser(const std::string& path, const std::string& desc, F&& f) {
-  if (desc == "none") {
-    f(seqedit::NoRegulariser<Scalar>());
-  } else if (desc == "prune") {
-    f(seqedit::Prune<Scalar>());
-  } else if (desc.compare(0, 7, "rect p=") == 0) {
-    char* end = nullptr;
-    const double p = std::strtod(desc.c_str() + 7, &end);
-    if (end != desc.c_str() + desc.size() || !(p > 0 && p <= 1))
-      throw cli_error(path + ": regulariser '" + desc + "' has an invalid ratio");
-    f(seqedit::Rect<Scalar>(p));
-  } else {
-    throw cli_error(path + ": regulariser '" + desc + "' is not one the seqedit tool knows (none, prune, rect p=...)");
-  }
 }
 
 // ------------------------------------------------------------------ progress

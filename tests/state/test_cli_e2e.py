@@ -231,6 +231,96 @@ def main():
     rc, out, err = tool.run("verify", "--state", os.path.join(work, "alpha_f.state.safetensors"), "--c0", c0_null)
     check(rc == 0, "verify passes for a float state")
 
+    # ------------------------------------------------------------ resuming: options checked against the state
+    # float32 memit-rect resumed with --p 0.2: the state records p as given (a double), so the
+    # float working precision must not enter the comparison.
+    rect_f = os.path.join(work, "rect_f.state.safetensors")
+    mrect = os.path.join(work, "model_rect")
+    rect_args = ["edit", "--model", mrect, "--layer", 0, "--method", "memit-rect", "--scalar", "float",
+                 "--state", rect_f]
+    rc1, _, err1 = tool.run(*rect_args, "--stats", stats, "--p", 0.2, b1)
+    rc2, out2, err2 = tool.run(*rect_args, "--p", 0.2, b2)
+    print(err1 + out2 + err2)
+    check(rc1 == 0 and rc2 == 0 and "resumed" in err2, "float32 memit-rect resumed with --p 0.2")
+    rc, out, err = tool.run("verify", "--state", rect_f, "--stats", stats)
+    check(rc == 0, "verify passes for the resumed float32 memit-rect state")
+    rc, _, err = tool.run(*rect_args, "--p", 0.3, b1)
+    check(rc != 0 and "--p 0.2" in err and "0.3" in err, "resuming with another --p is refused, naming both values")
+    rc, _, err = tool.run(*rect_args, "--lambda", 15000, "--alpha", 1, "--compensation", "analytic", b1)
+    check(rc == 0, "resuming with the state's own --lambda, --alpha, --compensation (float32) is accepted")
+    rc, _, err = tool.run(*rect_args, "--lambda", 100, b1)
+    check(rc != 0 and "--lambda 15000" in err, "resuming with another --lambda is refused")
+    rc, _, err = tool.run(*rect_args, "--alpha", 2, b1)
+    check(rc != 0 and "--alpha 1" in err, "resuming with another --alpha is refused")
+    rc, _, err = tool.run(*rect_args, "--compensation", "none", b1)
+    check(rc != 0 and "--compensation analytic" in err, "resuming with another --compensation is refused")
+    rc, _, err = tool.run(*rect_args, "--stats", stats, b1)
+    check(rc == 0 and "--stats is ignored" in err, "resuming with --stats reports it as ignored on stderr")
+    rc, _, err = tool.run(*rect_args, "--c0", c0_null, b1)
+    check(rc == 0 and "--c0 is ignored" in err, "resuming with --c0 reports it as ignored on stderr")
+    alpha_st = os.path.join(work, "alpha_thr.state.safetensors")
+    malpha = os.path.join(work, "model_alpha_thr")
+    shutil.copytree(pristine, malpha)
+    rc, _, err = tool.run("edit", "--model", malpha, "--layer", 1, "--method", "alphaedit", "--state", alpha_st,
+                          "--c0", c0_null, b1)
+    check(rc == 0, "edit --method alphaedit (new state for the --threshold cases)")
+    rc, _, err = tool.run("edit", "--model", malpha, "--layer", 1, "--method", "alphaedit", "--state", alpha_st,
+                          "--threshold", 0.5, b1)
+    check(rc != 0 and "--threshold 0.02" in err, "resuming alphaedit with another --threshold is refused")
+    rc, _, err = tool.run("edit", "--model", malpha, "--layer", 1, "--method", "alphaedit", "--state", alpha_st,
+                          "--threshold", 0.02, b1)
+    check(rc == 0, "resuming alphaedit with its own --threshold is accepted")
+
+    # ------------------------------------------------------------ retract: a refused downdate, refreshed from C0
+    # float32, C0 diagonal and one huge key per state: the Woodbury-updated inverse loses the key's direction to
+    # cancellation (error ~ eps * |key|^2 / mu) while the true downdate eigenvalue is -mu/|key|^2, above the
+    # editor's threshold; a fresh inverse from C0 is accurate there. Whether the updated inverse's error makes the
+    # downdate look indefinite depends on the rounding, so several keys are tried.
+    c0_diag = os.path.join(work, "c0_diag.npy")
+    np.save(c0_diag, np.diag(np.linspace(50.0, 150.0, D_K)))
+    refused = recovered = 0
+    for i, scale in enumerate([700, 760, 820, 880, 940, 1000, 1060, 1120, 1180, 1240]):
+        mdir = os.path.join(work, "model_refresh_%d" % i)
+        shutil.copytree(pristine, mdir)
+        st = os.path.join(work, "refresh_%d.state.safetensors" % i)
+        k = np.zeros((D_K, 1), np.float32)
+        k[i % D_K, 0] = scale
+        bk = os.path.join(work, "refresh_%d.npz" % i)
+        np.savez(bk, K=k, V=rng.standard_normal((D_V, 1)).astype(np.float32))
+        rc, out, err = tool.run("edit", "--model", mdir, "--layer", 0, "--method", "memit", "--lambda", 1,
+                                "--scalar", "float", "--c0", c0_diag, "--state", st, bk)
+        if rc != 0:
+            print(out + err)
+            check(False, "edit for the refresh case %d" % i)
+            continue
+        st_before, model_before = open(st, "rb").read(), tree_bytes(mdir)
+        rc, out, err = tool.run("retract", "--state", st, "--ids", 1, "--model", mdir, "--layer", 0)
+        if rc == 0:
+            continue
+        refused += 1
+        check("seqedit: error:" in err and "--stats" in err and "--c0" in err,
+              "a refused downdate (key scale %g) names --stats/--c0" % scale)
+        check(open(st, "rb").read() == st_before and tree_bytes(mdir) == model_before,
+              "a refused downdate leaves the state and the checkpoint untouched")
+        rc, out, err = tool.run("retract", "--state", st, "--ids", 1, "--model", mdir, "--layer", 0, "--c0", c0_diag)
+        print(out + err)
+        check(rc == 0 and "rebuilding the system from C0" in err,
+              "retract --c0 refreshes and retries the refused downdate (key scale %g)" % scale)
+        recovered += rc == 0
+        # The problem's condition number along the key is kappa = (mu + scale^2) / mu; float32 round-off in
+        # the residual R_o = V_o - W K_o bounds the accuracy of any retraction by about eps * kappa.
+        mu = np.linspace(50.0, 150.0, D_K)[i % D_K]
+        bound = 10 * 2.0 ** -23 * (mu + scale ** 2) / mu
+        w_back = read_safetensors(os.path.join(mdir, "model.safetensors"))[1][tname][0]
+        w_orig = read_safetensors(os.path.join(pristine, "model.safetensors"))[1][tname][0]
+        dev = np.abs(w_back.astype(np.float64) - w_orig).max() / np.abs(w_orig).max()
+        check(dev <= bound, "after the refreshed retraction the tensor is back to W0 (rel. max deviation %.3g, "
+              "bound 10 eps kappa = %.3g)" % (dev, bound))
+        rc, out, err = tool.run("verify", "--state", st, "--c0", c0_diag, "--tolerance", bound)
+        check(rc == 0, "verify passes after the refreshed retraction (tolerance 10 eps kappa)")
+    print("refresh cases: %d refused without C0, %d recovered with it" % (refused, recovered))
+    check(refused > 0, "at least one of the ill-conditioned downdates is refused without C0 (%d of 10)" % refused)
+
     # ------------------------------------------------------------ bad inputs
     bad = os.path.join(work, "model_bad")
     bad_state = os.path.join(work, "bad.state.safetensors")

@@ -1,11 +1,9 @@
-#ifndef SEQEDIT_CLI_INSPECT_HPP
-#define SEQEDIT_CLI_INSPECT_HPP
+// `seqedit inspect`: what a safetensors / npy / npz file, a checkpoint folder or a state
+// file holds.
 
-/// \file cli_inspect.hpp
-/// `seqedit inspect`: what a safetensors / npy / npz file, a checkpoint folder or a state
-/// file holds.
-
+#include "cli_common.hpp"
 #include "cli_inputs.hpp"
+#include "command.hpp"
 
 #include <seqedit/io/editor_state.hpp>
 #include <seqedit/io/io.hpp>
@@ -18,14 +16,9 @@
 #include <vector>
 
 namespace seqedit_cli {
+namespace {
 
-inline std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-inline void print_metadata(std::ostream& os, const std::map<std::string, std::string>& meta, const std::string& indent) {
+void print_metadata(std::ostream& os, const std::map<std::string, std::string>& meta, const std::string& indent) {
   if (meta.empty()) {
     os << indent << "(no metadata)\n";
     return;
@@ -33,26 +26,12 @@ inline void print_metadata(std::ostream& os, const std::map<std::string, std::st
   for (const auto& kv : meta) os << indent << kv.first << " = " << kv.second << "\n";
 }
 
-inline void print_tensors(std::ostream& os, const seqedit::io::SafetensorsFile& f, const std::string& indent) {
+void print_tensors(std::ostream& os, const seqedit::io::SafetensorsFile& f, const std::string& indent) {
   for (const auto& t : f.tensors())
     os << indent << t.name << "  " << seqedit::io::dtype_name(t.dtype) << " " << shape_text(t.shape) << "\n";
 }
 
-/// Serials as compact ranges: "1-6, 10-12".
-inline std::string serial_ranges(const std::vector<std::uint64_t>& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size();) {
-    std::size_t j = i;
-    while (j + 1 < s.size() && s[j + 1] == s[j] + 1) ++j;
-    if (!out.empty()) out += ", ";
-    out += std::to_string(s[i]);
-    if (j > i) out += "-" + std::to_string(s[j]);
-    i = j + 1;
-  }
-  return out.empty() ? "(none)" : out;
-}
-
-inline void inspect_state(std::ostream& os, const std::string& path) {
+void inspect_state(std::ostream& os, const std::string& path) {
   const seqedit::io::EditorStateInfo info = seqedit::io::read_editor_state_info(path, true);
   os << path << ": seqedit editor state (version " << info.state_version << ", checksum verified)\n";
   os << "  scalar          " << info.scalar << "\n";
@@ -69,7 +48,7 @@ inline void inspect_state(std::ostream& os, const std::string& path) {
   os << "  journal         " << info.journal_serials.size() << " live edits, ids "
      << serial_ranges(info.journal_serials) << "\n";
   os << "  next id         " << info.next_serial << "\n";
-  os << "  editor tag      " << seqedit::io::detail::hex64(info.editor_tag) << "\n";
+  os << "  editor tag      " << hex_u64(info.editor_tag) << "\n";
   if (!info.extra_metadata.empty()) {
     os << "  recorded by the tool:\n";
     print_metadata(os, info.extra_metadata, "    ");
@@ -79,7 +58,7 @@ inline void inspect_state(std::ostream& os, const std::string& path) {
     os << "    " << t.name << "  " << seqedit::io::dtype_name(t.dtype) << " " << shape_text(t.shape) << "\n";
 }
 
-inline void inspect_safetensors(std::ostream& os, const std::string& path) {
+void inspect_safetensors(std::ostream& os, const std::string& path) {
   const seqedit::io::SafetensorsFile f(path);
   if (f.metadata().count("seqedit.state_version")) {
     inspect_state(os, path);
@@ -92,12 +71,12 @@ inline void inspect_safetensors(std::ostream& os, const std::string& path) {
   print_tensors(os, f, "    ");
 }
 
-inline void print_npy(std::ostream& os, const seqedit::io::NpyArray& a, const std::string& indent) {
+void print_npy(std::ostream& os, const seqedit::io::NpyArray& a, const std::string& indent) {
   os << indent << "descr " << a.descr << ", shape " << shape_text(a.shape) << (a.fortran_order ? ", Fortran order" : "")
      << "\n";
 }
 
-inline void inspect_npz(std::ostream& os, const std::string& path) {
+void inspect_npz(std::ostream& os, const std::string& path) {
   const seqedit::io::NpzFile z(path);
   const auto keys = z.keys();
   os << path << ": npz, " << keys.size() << " arrays\n";
@@ -115,7 +94,7 @@ inline void inspect_npz(std::ostream& os, const std::string& path) {
   }
 }
 
-inline void inspect_checkpoint(std::ostream& os, const std::string& dir) {
+void inspect_checkpoint(std::ostream& os, const std::string& dir) {
   const seqedit::io::Checkpoint ck(dir);
   os << ck.dir() << ": checkpoint folder\n";
   os << "  model_type      " << (ck.model_type().empty() ? "(no config.json)" : ck.model_type()) << "\n";
@@ -155,7 +134,7 @@ inline void inspect_checkpoint(std::ostream& os, const std::string& dir) {
 }
 
 /// Prints what `path` holds; throws on unreadable or unknown files.
-inline void inspect(std::ostream& os, const std::string& path) {
+void inspect(std::ostream& os, const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) throw cli_error(path + ": no such file or folder");
@@ -170,6 +149,27 @@ inline void inspect(std::ostream& os, const std::string& path) {
   throw cli_error(path + ": unknown file type (expected a folder, .safetensors, .npz or .npy)");
 }
 
-}  // namespace seqedit_cli
+class InspectCommand : public Command {
+ public:
+  std::string name() const override { return "inspect"; }
+  std::string description() const override {
+    return "Show tensors, dtypes, shapes and metadata of a safetensors/npy/npz file, a checkpoint folder "
+           "(model_type, shards, the FFN tensor of each layer) or a seqedit state file (steps, journal ids)";
+  }
+  void add_options(CLI::App& app) override {
+    app.add_option("path", paths_, "FILE or DIR to inspect")->required();
+  }
+  int run() override {
+    for (const std::string& p : paths_) inspect(std::cout, p);
+    return 0;
+  }
 
-#endif  // SEQEDIT_CLI_INSPECT_HPP
+ private:
+  std::vector<std::string> paths_;
+};
+
+}  // namespace
+
+SEQEDIT_CLI_COMMAND(InspectCommand)
+
+}  // namespace seqedit_cli
