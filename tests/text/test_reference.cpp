@@ -239,3 +239,25 @@ TEST_CASE("Concurrent encoding from several threads gives the serial ids", "[ref
     for (int k = 0; k < kThreads; ++k) CHECK(wrong[k] == 0);
   }
 }
+
+TEST_CASE("Texts of the maximal length round-trip (spaces, one long word, emoji, mixed)", "[reference][long]") {
+  const std::string dir = env_or_fail("SEQEDIT_TEXT_REF_DIR");
+  const std::size_t n = seqedit::text::max_text_bytes;
+  std::string mixed;
+  const std::string piece = "The 12345 caf\xC3\xA9 \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9  \t\r\n\xE6\x9D\xB1\xE4\xBA\xAC ";
+  while (mixed.size() + piece.size() <= n / 4) mixed += piece;
+  std::string emoji;
+  while (emoji.size() + 4 <= n / 4) emoji += "\xF0\x9F\x98\x80";
+  const std::vector<std::string> texts = {std::string(n, ' '), std::string(n, 'a'), emoji, mixed};
+  for (const char* name : {"gpt2", "llama3", "llama2"}) {
+    const Tokenizer tok = Tokenizer::from_file(dir + "/" + std::string(name) + ".tokenizer.json");
+    for (const std::string& t : texts) {
+      const auto ids = tok.encode_ids(t, false);
+      CHECK(!ids.empty());
+      // Lossless: byte-level BPE, and Llama-2's byte fallback (its decoder strips the space its normalizer prepends).
+      const bool same = tok.decode(ids, true) == t;
+      INFO(name << ", " << t.size() << " bytes starting with '" << t.substr(0, 12) << "'");
+      CHECK(same);
+    }
+  }
+}
