@@ -65,7 +65,12 @@ Setup gradient_setup(const Model<float>& m, const Batch& b, int L, int at) {
   return s;
 }
 
+/// VmHWM: the peak resident memory of this process image, mapped weight pages included
+/// (getrusage's ru_maxrss would include the parent's peak from before the fork).
 double peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) * 1024.0;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) * 1024.0;

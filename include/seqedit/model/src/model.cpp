@@ -346,13 +346,13 @@ struct Model<Scalar>::Impl {
   }
   template <typename XT, typename YT>
   void down_fwd(const Layer& L, const XT& key, YT&& f) const {
-    if (L.has_override) f.noalias() = L.down_override * key;
+    if (L.has_override) detail::dense_gemm<Scalar>(L.down_override, false, key, f);
     else detail::stored_gemm<Scalar>(L.down, L.down.transposed, key, f, false, ws.scratch);
     if (L.down_b.size() > 0) f.colwise() += L.down_b;
   }
   template <typename XT, typename YT>
   void down_bwd(const Layer& L, const XT& df, YT&& dkey) const {
-    if (L.has_override) dkey.noalias() = L.down_override.transpose() * df;
+    if (L.has_override) detail::dense_gemm<Scalar>(L.down_override, true, df, dkey);
     else detail::stored_gemm<Scalar>(L.down, !L.down.transposed, df, dkey, false, ws.scratch);
   }
 

@@ -181,10 +181,33 @@ inline Eigen::Index block_size(Eigen::Index other_dim, Eigen::Index out_dim) {
   return std::min(nb, out_dim);
 }
 
+/// Runs fn(o0, n) over blocks [o0, o0 + n) of [0, out_dim), in parallel when `work` (scalar
+/// operations) is worth it. Each block is one thread's independent product: no thread waits
+/// for another before the loop's end (Eigen's own parallel GEMM busy-waits between its
+/// packing steps, which costs dearly on a loaded machine).
+template <typename Fn>
+void for_row_blocks(Eigen::Index out_dim, Eigen::Index nb, Eigen::Index work, const Fn& fn) {
+  const Eigen::Index nblocks = (out_dim + nb - 1) / nb;
+  (void)work;
+  SEQEDIT_OMP(parallel for schedule(dynamic) if (nblocks > 1 && work >= 16 * parallel_threshold))
+  for (Eigen::Index blk = 0; blk < nblocks; ++blk) {
+    const Eigen::Index o0 = blk * nb;
+    fn(o0, std::min(nb, out_dim - o0));
+  }
+}
+
+/// Block rows for a product whose operand is used in place: a few blocks per thread.
+inline Eigen::Index in_place_block(Eigen::Index out_dim) {
+  const Eigen::Index parts = 4 * static_cast<Eigen::Index>(max_threads());
+  Eigen::Index nb = (out_dim + parts - 1) / parts;
+  nb = std::max<Eigen::Index>(16, (nb + 15) / 16 * 16);
+  return std::min(nb, std::max<Eigen::Index>(out_dim, 1));
+}
+
 /// Y (+)= op(S) X with S the stored row-major matrix of `w` and op(S) = S, or Sᵀ when
-/// `transpose_stored`. float32 storage in a float product is used in place (an Eigen::Map,
-/// Eigen's multithreaded GEMM); any other combination is converted in blocks of rows of
-/// op(S), each block by one thread into its own buffer, then multiplied.
+/// `transpose_stored`. float32 storage in a float product is used in place (an Eigen::Map);
+/// any other combination is converted in blocks of rows of op(S), each block by one thread
+/// into its own buffer, then multiplied. Either way the rows of Y are split between threads.
 template <typename Scalar, typename XType, typename YType>
 void stored_gemm(const WeightView& w, bool transpose_stored, const XType& X, YType&& Y, bool accumulate,
                  GemmScratch<Scalar>& scratch) {
@@ -194,27 +217,26 @@ void stored_gemm(const WeightView& w, bool transpose_stored, const XType& X, YTy
   const Eigen::Index in_dim = transpose_stored ? R : C;
   if (X.rows() != in_dim || Y.rows() != out_dim || Y.cols() != X.cols())
     throw std::logic_error("seqedit::model: product with '" + w.name + "' of mismatched sizes");
+  const Eigen::Index work = out_dim * in_dim * X.cols();
   const bool in_place = std::is_same<Scalar, float>::value && w.dtype == io::DType::F32 &&
                         reinterpret_cast<std::uintptr_t>(w.data) % alignof(float) == 0;
   if (in_place) {
     // Column-major C × R view of row-major S: that is Sᵀ.
     const Eigen::Map<const Mat> St(reinterpret_cast<const Scalar*>(w.data), C, R);
-    if (transpose_stored) {
-      if (accumulate) Y.noalias() += St * X;
-      else Y.noalias() = St * X;
-    } else {
-      if (accumulate) Y.noalias() += St.transpose() * X;
-      else Y.noalias() = St.transpose() * X;
-    }
+    for_row_blocks(out_dim, in_place_block(out_dim), work, [&](Eigen::Index o0, Eigen::Index n) {
+      if (transpose_stored) {
+        if (accumulate) Y.middleRows(o0, n).noalias() += St.middleRows(o0, n) * X;
+        else Y.middleRows(o0, n).noalias() = St.middleRows(o0, n) * X;
+      } else {
+        if (accumulate) Y.middleRows(o0, n).noalias() += St.middleCols(o0, n).transpose() * X;
+        else Y.middleRows(o0, n).noalias() = St.middleCols(o0, n).transpose() * X;
+      }
+    });
     return;
   }
   const std::size_t es = io::dtype_size(w.dtype);
-  const Eigen::Index nb = block_size(in_dim, out_dim);
-  const Eigen::Index nblocks = (out_dim + nb - 1) / nb;
   scratch.prepare();
-  SEQEDIT_OMP(parallel for schedule(dynamic) if (nblocks > 1 && out_dim * in_dim * X.cols() >= 16 * parallel_threshold))
-  for (Eigen::Index blk = 0; blk < nblocks; ++blk) {
-    const Eigen::Index o0 = blk * nb, n = std::min(nb, out_dim - o0);
+  for_row_blocks(out_dim, block_size(in_dim, out_dim), work, [&](Eigen::Index o0, Eigen::Index n) {
     Scalar* buf = scratch.get(static_cast<std::size_t>(n * in_dim));
     if (!transpose_stored) {
       // Rows o0.. of S, each contiguous: B (in_dim × n), column j = row o0 + j.
@@ -231,7 +253,18 @@ void stored_gemm(const WeightView& w, bool transpose_stored, const XType& X, YTy
       if (accumulate) Y.middleRows(o0, n).noalias() += B * X;
       else Y.middleRows(o0, n).noalias() = B * X;
     }
-  }
+  });
+}
+
+/// Y = op(M) X for a dense matrix (an edited FFN output projection), rows split as above.
+template <typename Scalar, typename XType, typename YType>
+void dense_gemm(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& M, bool transpose, const XType& X, YType&& Y) {
+  const Eigen::Index out_dim = transpose ? M.cols() : M.rows();
+  const Eigen::Index work = M.size() * X.cols();
+  for_row_blocks(out_dim, in_place_block(out_dim), work, [&](Eigen::Index o0, Eigen::Index n) {
+    if (transpose) Y.middleRows(o0, n).noalias() = M.middleCols(o0, n).transpose() * X;
+    else Y.middleRows(o0, n).noalias() = M.middleRows(o0, n) * X;
+  });
 }
 
 }  // namespace detail
