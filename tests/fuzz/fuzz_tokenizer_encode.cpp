@@ -38,7 +38,7 @@ const seqedit::text::Tokenizer& tokenizer() {
       return o;
     };
     for (int b = 0; b < 256; ++b) vocab += "\"" + esc(chars[b]) + "\":" + std::to_string(b) + ",";
-    const std::string sp = chars[' '];
+    const std::string sp = chars[0x20];
     vocab += "\"" + sp + "t\":256,\"he\":257,\"" + sp + "the\":258,\"in\":259,\"" + sp + "a\":260";
     const std::string merges = "[\"" + sp + " t\",\"h e\",\"" + sp + "t he\",\"i n\",\"" + sp + " a\"]";
     const std::string json =
