@@ -144,6 +144,21 @@ def run_cpp(exe, path):
     return times
 
 
+def make_table(results):
+    lines = ["| model | tokens | torch fwd tok/s | C++ fwd tok/s | ratio | torch fwd+grad tok/s | C++ fwd+grad tok/s | ratio |"
+             " C++ full (δ at 2n/3) ms | C++ incremental ms | speed-up | weights MB | C++ peak RSS MB | torch peak RSS MB |",
+             "|---" * 14 + "|"]
+    for name, r in results.items():
+        t, c = r["torch"], r["cpp"]
+        T = t["tokens"]
+        lines.append("| %s | %d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx | %.0f | %.0f | %.2fx | %.0f | %.0f | %.0f |" % (
+            name, T, T / t["forward"], T / c["forward"], t["forward"] / c["forward"],
+            T / t["forward_gradient"], T / c["forward_gradient"], t["forward_gradient"] / c["forward_gradient"],
+            1000 * c["full_late"], 1000 * c["incremental_late"], c["full_late"] / c["incremental_late"],
+            c["weight_bytes"] / 2**20, c["peak_rss_bytes"] / 2**20, t["peak_rss_bytes"] / 2**20))
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--exe")
@@ -151,7 +166,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--torch-timing")
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--table", help="print the table of an earlier run's model_bench.json")
     args = ap.parse_args()
+    if args.table:
+        with open(args.table) as f:
+            print(make_table(json.load(f)), end="")
+        return 0
     if args.torch_timing:
         torch_timing(args.torch_timing)
         return 0
@@ -176,18 +196,7 @@ def main():
         results[name] = {"torch": best_t, "cpp": best_c}
     with open(os.path.join(args.out, "model_bench.json"), "w") as f:
         json.dump(results, f, indent=1)
-    lines = ["| model | tokens | torch fwd tok/s | C++ fwd tok/s | ratio | torch fwd+grad tok/s | C++ fwd+grad tok/s | ratio |"
-             " C++ full (δ at 2n/3) ms | C++ incremental ms | speed-up | weights MB | C++ peak RSS MB | torch peak RSS MB |",
-             "|---" * 14 + "|"]
-    for name, r in results.items():
-        t, c = r["torch"], r["cpp"]
-        T = t["tokens"]
-        lines.append("| %s | %d | %.0f | %.0f | %.2fx | %.0f | %.0f | %.2fx | %.0f | %.0f | %.2fx | %.0f | %.0f | %.0f |" % (
-            name, T, T / t["forward"], T / c["forward"], t["forward"] / c["forward"],
-            T / t["forward_gradient"], T / c["forward_gradient"], t["forward_gradient"] / c["forward_gradient"],
-            1000 * c["full_late"], 1000 * c["incremental_late"], c["full_late"] / c["incremental_late"],
-            c["weight_bytes"] / 2**20, c["peak_rss_bytes"] / 2**20, t["peak_rss_bytes"] / 2**20))
-    table = "\n".join(lines) + "\n"
+    table = make_table(results)
     with open(os.path.join(args.out, "model_bench.md"), "w") as f:
         f.write(table)
     print(table)
