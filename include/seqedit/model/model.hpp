@@ -15,7 +15,10 @@
 /// ones (a pass never shrinks them).
 ///
 /// Threads: OpenMP over all cores (`OMP_NUM_THREADS` or omp_set_num_threads() to change
-/// it); the products use Eigen's GEMM over all tokens of the batch at once.
+/// it). Each weight product covers all tokens of the batch at once and is split by rows of
+/// its output into independent single-threaded Eigen GEMMs, one block per thread at a time;
+/// attention runs per (prompt, head) in parallel. The runtime never calls a threaded BLAS,
+/// so nothing is oversubscribed when the rest of a program uses one.
 ///
 /// Thread safety: one Model may be used from several threads; passes on it run one at a
 /// time (they share the activation buffers).

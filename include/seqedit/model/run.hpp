@@ -92,8 +92,9 @@ struct RunOptions {
   /// the interventions of that layer are added (MEMIT's h, pipeline.md §5).
   std::vector<int> residual_layers;
   std::vector<Site> residual_sites;
-  std::vector<Intervention<Scalar>> interventions;  ///< any layers, sites distinct per layer
-  /// Keep the state of this pass in ForwardResult::state so later passes can resume from it.
+  std::vector<Intervention<Scalar>> interventions;  ///< any layers; δs at the same site add up
+  /// Keep the state of this pass in ForwardResult::state so later passes can resume from it
+  /// (not together with `resume`).
   bool save_state = false;
   /// Resume from a saved state instead of running from the embeddings (empty state: off).
   Resume<Scalar> resume;
