@@ -129,10 +129,14 @@ def main():
         with torch.no_grad():
             W.copy_(ed.weights)
     eff = efficacy(model, subjects[: n_batch * steps], objects[: n_batch * steps])
+    # Both sides carry round-off of order cond(A) * eps (the reference's LU as much as the
+    # editor's updated inverse); the bound allows a few hundred times that.
+    cond = float(torch.linalg.cond(lam * torch.from_numpy(C0) + Ks @ Ks.T))
+    tol = max(1e-10, 500 * cond * float(np.finfo(np.float64).eps))
     print(f"{steps} steps of {n_batch} edits, d_k = {d_ff}, d_v = {d_model}: efficacy {eff:.3f}; "
-          f"max |D_t - D*_t| / |D*_t| = {worst:.2e}; seqedit {1e3 * t_seqedit:.1f} ms, "
-          f"per-step torch.linalg.solve {1e3 * t_torch:.1f} ms")
-    ok = worst <= 1e-10 and eff >= 0.9
+          f"max |D_t - D*_t| / |D*_t| = {worst:.2e} (cond(A) = {cond:.1e}, bound {tol:.1e}); "
+          f"seqedit {1e3 * t_seqedit:.1f} ms, per-step torch.linalg.solve {1e3 * t_torch:.1f} ms")
+    ok = worst <= tol and eff >= 0.9
 
     # Retract batch 2: exactly the one-time edit of the other batches.
     ed.retract(ids[2])
@@ -146,7 +150,7 @@ def main():
     back = efficacy(model, s2, original[2 * n_batch:3 * n_batch])
     print(f"retracted batch 2: |D - D*(remaining)| / |D*| = {err_r:.2e}; "
           f"{back:.3f} of its subjects predict their original object again")
-    ok = ok and err_r <= 1e-10 and back >= 0.5
+    ok = ok and err_r <= tol and back >= 0.5
 
     # Save, load (as a new process would) and continue: bit-identical to continuing here.
     with tempfile.TemporaryDirectory() as tmp:

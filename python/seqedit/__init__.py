@@ -37,8 +37,8 @@ ProgressCallback = Callable[[str, float], Any]
 
 __all__ = [
     "EditId", "Error", "FormatError", "IoError", "Journal", "NullSpaceProjector", "NumericalError", "Objective",
-    "OneTimeEditor", "Prune", "Rect", "SequentialEditor", "background_jobs", "load_state", "save_state",
-    "state_info", "wait_background",
+    "OneTimeEditor", "Prune", "Rect", "SequentialEditor", "Encoding", "Tokenizer", "background_jobs", "load_state",
+    "save_state", "state_info", "wait_background",
 ]
 
 
@@ -396,6 +396,9 @@ class SequentialEditor:
         AlphaEdit's null-space projector (math.md §8).
     regulariser : Prune or Rect, optional
         Post-processing regulariser R_p (math.md §5).
+    drift_threshold : float
+        When > 0, every step ends with a drift estimate of the kept inverse
+        (``drift_estimate``) and ``refresh_needed`` turns true once it exceeds this value.
     dtype : float32 or float64, optional
         Default: the dtype of W0 (float64 unless W0 is float32).
     strict : bool
@@ -415,12 +418,14 @@ class SequentialEditor:
 
     Notes
     -----
-    ``weights`` is a read-only view of the editor's W_t without a copy; it stays valid (and
-    shows the current weights) for the editor's lifetime for editors without regulariser
-    and with history "aligned" or "none". With a regulariser or "latest_only" the library
-    moves W_t to a new buffer at every step, so ``weights`` is then a copy taken when read
-    (``weights_is_view`` tells which). Reading the view while another thread runs ``apply``
-    on the same editor may show a half-updated matrix.
+    ``weights`` is a read-only view of W_t, valid for the editor's lifetime and always showing
+    the current weights (it changes with every step: copy it, ``numpy.array(ed.weights)``, to
+    keep a snapshot). The library keeps W0 and D_t = W_t − W0; the bindings keep W_t in a
+    buffer of their own, made on the first read of ``weights`` (d_v x d_k more memory) and
+    updated in place after each step (one d_v x d_k addition). Reading the view while another
+    thread runs ``apply`` on the same editor may show a half-updated matrix.
+    ``weights_is_view`` is False only with library versions that moved W_t between buffers
+    (then ``weights`` is a copy).
 
     Every method either succeeds or raises and leaves the editor unchanged. Calls on one
     editor from several threads are serialised (each releases the GIL while it runs).
@@ -428,8 +433,9 @@ class SequentialEditor:
 
     def __init__(self, W0: Any, C0: Any, objective: Objective, *, history: str = "aligned",
                  compensation: str = "none", projector: Optional[NullSpaceProjector] = None,
-                 regulariser: Optional[Regulariser] = None, dtype: Any = None, strict: bool = False,
-                 output: Optional[str] = None, progress: Optional[ProgressCallback] = None) -> None:
+                 regulariser: Optional[Regulariser] = None, drift_threshold: float = 0.0, dtype: Any = None,
+                 strict: bool = False, output: Optional[str] = None,
+                 progress: Optional[ProgressCallback] = None) -> None:
         if not isinstance(objective, Objective):
             raise TypeError("seqedit: objective must be a seqedit.Objective")
         if regulariser is not None and not isinstance(regulariser, (Prune, Rect)):
@@ -443,7 +449,8 @@ class SequentialEditor:
         cls = self._cls(self.dtype, regulariser)
         self._e = cls(w0, c0, objective.lam, objective.alpha, str(history), str(compensation),
                       projector._p if projector else None,
-                      regulariser._native(self.dtype) if regulariser is not None else None, progress)
+                      regulariser._native(self.dtype) if regulariser is not None else None,
+                      float(drift_threshold), progress)
         self._regulariser = regulariser
 
     @staticmethod
@@ -536,6 +543,29 @@ class SequentialEditor:
     def cumulative_update(self) -> Any:
         """D_t = W_t − W0 (a new array)."""
         return self._out(self._e.cumulative_update())
+
+    def _need(self, name: str) -> Any:
+        f = getattr(self._e, name, None)
+        if f is None:
+            raise RuntimeError(f"seqedit: {name} is not offered by the library this module was built with")
+        return f
+
+    def drift_estimate(self) -> float:
+        """max_y ‖X (M_t y) − y‖ / ‖y‖ over four fixed probe vectors: the relative error of the
+        kept inverse X ≈ M_t⁻¹ (NaN for a state written before drift monitoring, until
+        ``refresh``). Cost O(r² + d_k N)."""
+        return float(self._need("drift_estimate")())
+
+    @property
+    def refresh_needed(self) -> bool:
+        """True once a monitored drift estimate exceeded ``drift_threshold``; ``refresh`` resets it."""
+        return bool(self._need("refresh_needed"))
+
+    def last_step_info(self) -> Dict[str, Any]:
+        """What the last step saw: ``added``, ``removed`` (columns), ``capacitance_rcond``,
+        ``amplification`` (1 / min |eig S|, the downdate's error amplification) and ``drift``
+        (NaN unless monitored)."""
+        return dict(self._need("last_step_info")())
 
     def system_inverse(self) -> Any:
         """M_t⁻¹ (r x r, full symmetric copy)."""
@@ -641,3 +671,111 @@ def load_state(path: Union[str, "os.PathLike[str]"], regulariser: Optional[Regul
     cls = SequentialEditor._cls(dtype, reg)
     native = cls.load(p, reg._native(dtype) if reg is not None else None, progress)
     return SequentialEditor._wrap(native, dtype, reg, want_torch(output) if output else False)
+
+
+# ---------------------------------------------------------------------- tokenizers
+
+@dataclasses.dataclass(frozen=True)
+class Encoding:
+    """The result of ``Tokenizer.encode``: token ids, the byte span [begin, end) of each token
+    in the UTF-8 input, the token strings as in the vocabulary, and 1 for special tokens."""
+
+    ids: List[int]
+    offsets: List[tuple]
+    tokens: List[str]
+    special_tokens_mask: List[int]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Tokenizer:
+    """A Hugging Face ``tokenizer.json`` tokenizer (seqedit::text, pipeline.md): added tokens,
+    normalizer, pre-tokenizer, model (BPE, WordPiece), post-processor, decoder, with the ids
+    of the reference implementation.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``tokenizer.json`` file. See also ``from_json``, ``from_gpt2_files`` and
+        ``from_checkpoint``.
+
+    Raises
+    ------
+    FormatError
+        Malformed or unsupported file (the message names the JSON path).
+    IoError
+        The file cannot be read.
+    RuntimeError
+        The extension was built without seqedit::text.
+    """
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        self._t = self._native().from_file(os.fspath(path))
+
+    @staticmethod
+    def _native() -> Any:
+        t = getattr(_ext, "Tokenizer", None)
+        if t is None:
+            raise RuntimeError("seqedit: this build has no tokenizers (the seqedit::text library was not built)")
+        return t
+
+    @classmethod
+    def _wrap(cls, native: Any) -> "Tokenizer":
+        self = cls.__new__(cls)
+        self._t = native
+        return self
+
+    @classmethod
+    def from_json(cls, text: str, origin: str = "tokenizer.json") -> "Tokenizer":
+        """Parses ``tokenizer.json`` text; ``origin`` names it in error messages."""
+        return cls._wrap(cls._native().from_json(text, origin))
+
+    @classmethod
+    def from_gpt2_files(cls, vocab_json: Union[str, "os.PathLike[str]"],
+                        merges_txt: Union[str, "os.PathLike[str]"]) -> "Tokenizer":
+        """GPT-2's vocab.json + merges.txt with GPT-2's byte-level pipeline."""
+        return cls._wrap(cls._native().from_gpt2_files(os.fspath(vocab_json), os.fspath(merges_txt)))
+
+    @classmethod
+    def from_checkpoint(cls, dir: Union[str, "os.PathLike[str]"]) -> "Tokenizer":
+        """A checkpoint folder: tokenizer.json when present, else vocab.json + merges.txt."""
+        return cls._wrap(cls._native().from_checkpoint(os.fspath(dir)))
+
+    def encode(self, text: Union[str, bytes], add_special_tokens: bool = True) -> Encoding:
+        """Text (str, or UTF-8 bytes) -> Encoding. Raises ValueError for invalid UTF-8, a NUL
+        byte or a text longer than 1 MiB (naming the byte offset or the length)."""
+        ids, offsets, tokens, mask = self._t.encode(text, bool(add_special_tokens))
+        return Encoding(list(ids), [tuple(o) for o in offsets], list(tokens), list(mask))
+
+    def encode_ids(self, text: Union[str, bytes], add_special_tokens: bool = True) -> List[int]:
+        """Only the ids of ``encode``."""
+        return list(self._t.encode_ids(text, bool(add_special_tokens)))
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        """Ids -> text through the decoder (invalid UTF-8 from partial byte tokens becomes
+        U+FFFD). ValueError for an id outside [0, vocab_size)."""
+        return bytes(self._t.decode([int(i) for i in ids], bool(skip_special_tokens))).decode("utf-8", "replace")
+
+    def token_to_id(self, token: str) -> Optional[int]:
+        """The id of a token string (vocabulary or added token), or None."""
+        r = self._t.token_to_id(token)
+        return None if r is None else int(r)
+
+    def id_to_token(self, id: int) -> str:
+        """The token string of an id (ValueError if there is none)."""
+        return bytes(self._t.id_to_token(int(id))).decode("utf-8", "replace")
+
+    @property
+    def vocab_size(self) -> int:
+        """One more than the largest id."""
+        return int(self._t.vocab_size)
+
+    def is_special(self, id: int) -> bool:
+        """True for the id of a special added token."""
+        return bool(self._t.is_special(int(id)))
+
+    @property
+    def origin(self) -> str:
+        """Where the tokenizer was read from."""
+        return str(self._t.origin)

@@ -5,7 +5,8 @@ import numpy as np
 
 PathLike = Union[str, os.PathLike[str]]
 
-__all__: List[str]
+__all__ = ["Checkpoint", "load_mom2_stats", "load_npy", "load_npz", "load_safetensors", "npz_keys",
+           "read_matrix", "replace_tensor", "safetensors_header", "save_npy", "save_safetensors"]
 
 def safetensors_header(path: PathLike) -> Tuple[Dict[str, str], List[Tuple[str, str, List[int]]]]: ...
 def load_safetensors(path: PathLike) -> Dict[str, np.ndarray]: ...

@@ -48,11 +48,39 @@ std::vector<std::uint64_t> serials(const std::vector<seqedit::EditId>& ids) {
   return out;
 }
 
+// What the editor class offers differs between library versions; detected, not assumed.
+template <typename E, typename = void>
+struct weights_by_reference : std::false_type {};
+template <typename E>
+struct weights_by_reference<E, std::void_t<decltype(std::declval<const E&>().weights())>>
+    : std::is_reference<decltype(std::declval<const E&>().weights())> {};
+template <typename E, typename = void>
+struct has_drift : std::false_type {};
+template <typename E>
+struct has_drift<E, std::void_t<decltype(std::declval<const E&>().drift_estimate()),
+                                decltype(std::declval<const E&>().last_step_info()),
+                                decltype(std::declval<const E&>().refresh_needed())>> : std::true_type {};
+template <typename O, typename = void>
+struct has_drift_threshold : std::false_type {};
+template <typename O>
+struct has_drift_threshold<O, std::void_t<decltype(std::declval<O&>().drift_threshold)>> : std::true_type {};
+
 template <typename S, typename Reg>
 struct Core {
   using Editor = seqedit::SequentialEditor<S, Reg>;
   std::mutex m;
   std::optional<Editor> ed;
+  /// W_t = W0 + D_t kept by the bindings when the editor stores only D_t: created on the
+  /// first read of `weights`, then updated in place after every step, so that the view
+  /// handed to Python stays valid (and current) for the editor's lifetime.
+  std::optional<Mat<S>> weights_cache;
+
+  /// After a step (lock held).
+  void sync() {
+    if constexpr (!weights_by_reference<Editor>::value) {
+      if (weights_cache) weights_cache->noalias() = ed->initial_weights() + ed->cumulative_update();
+    }
+  }
 };
 
 template <typename S, typename Reg>
@@ -67,6 +95,15 @@ struct Handle {
     std::lock_guard<std::mutex> lk(core->m);
     return f(*core->ed);
   }
+  /// `locked` for a call that changes the weights.
+  template <typename F>
+  auto mutating(F&& f) -> decltype(f(std::declval<Editor&>())) {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lk(core->m);
+    auto r = f(*core->ed);
+    core->sync();
+    return r;
+  }
 };
 
 template <typename S, typename Reg>
@@ -76,11 +113,17 @@ const char* reg_name() {
   else return "none";
 }
 
-/// W_t keeps its buffer across steps only without regulariser and without LatestOnly
-/// (the other step kinds swap in a new matrix); only then is a view safe to hand out.
+/// Whether `weights` can be a view for the editor's lifetime. An editor that stores only
+/// D_t always can (through the bindings' W_t buffer). One that stores W_t itself keeps its
+/// buffer only without regulariser and without LatestOnly (those steps swap in a new matrix).
 template <typename S, typename Reg>
 bool weights_stable(const seqedit::SequentialEditor<S, Reg>& ed) {
-  return !seqedit::SequentialEditor<S, Reg>::regularised && ed.options().history != seqedit::History::LatestOnly;
+  if constexpr (!weights_by_reference<seqedit::SequentialEditor<S, Reg>>::value) {
+    (void)ed;
+    return true;
+  } else {
+    return !seqedit::SequentialEditor<S, Reg>::regularised && ed.options().history != seqedit::History::LatestOnly;
+  }
 }
 
 template <typename S, typename Reg>
@@ -93,8 +136,9 @@ void bind_one(py::module_& m) {
 
   py::class_<H> c(m, name.c_str());
   c.def(py::init([](py::array w0, py::array c0, double lam, double alpha, const std::string& history,
-                    const std::string& compensation, const Proj* projector, py::object reg, py::object progress) {
-          const MapC<S> wv = view<S>(w0, "W0"), cv = view<S>(c0, "C0");
+                    const std::string& compensation, const Proj* projector, py::object reg, double drift_threshold,
+                    py::object progress) {
+          const RefC<S> wv = view<S>(w0, "W0"), cv = view<S>(c0, "C0");
           seqedit::Objective<S> obj;
           obj.lambda = S(lam);
           obj.alpha = S(alpha);
@@ -102,6 +146,11 @@ void bind_one(py::module_& m) {
           opts.history = parse_history(history);
           opts.compensation = parse_compensation(compensation);
           if (projector) opts.projector = *projector;
+          if constexpr (has_drift_threshold<seqedit::EditorOptions<S>>::value) {
+            opts.drift_threshold = S(drift_threshold);
+          } else if (drift_threshold != 0.0) {
+            throw std::invalid_argument("seqedit: drift_threshold is not supported by this version of the library");
+          }
           Reg r{};
           if constexpr (has_reg) r = reg.cast<const Reg&>();
           (void)reg;
@@ -120,42 +169,42 @@ void bind_one(py::module_& m) {
         }),
         py::arg("W0"), py::arg("C0"), py::arg("lam"), py::arg("alpha"), py::arg("history"),
         py::arg("compensation"), py::arg("projector").none(true), py::arg("regulariser").none(true),
-        py::arg("progress"));
+        py::arg("drift_threshold"), py::arg("progress"));
 
   c.def("apply", [](H& h, py::array k, py::array v) {
-    const MapC<S> kv = view<S>(k, "K"), vv = view<S>(v, "V");
-    return serials(h.locked([&](Editor& e) { return e.apply(kv, vv); }));
+    const RefC<S> kv = view<S>(k, "K"), vv = view<S>(v, "V");
+    return serials(h.mutating([&](Editor& e) { return e.apply(kv, vv); }));
   });
   c.def("apply_residual", [](H& h, py::array k, py::array r) {
-    const MapC<S> kv = view<S>(k, "K"), rv = view<S>(r, "R");
-    return serials(h.locked([&](Editor& e) { return e.apply_residual(kv, rv); }));
+    const RefC<S> kv = view<S>(k, "K"), rv = view<S>(r, "R");
+    return serials(h.mutating([&](Editor& e) { return e.apply_residual(kv, rv); }));
   });
   c.def("replace", [](H& h, const std::vector<IdPair>& ids, py::array k, py::array v) {
-    const MapC<S> kv = view<S>(k, "K"), vv = view<S>(v, "V");
+    const RefC<S> kv = view<S>(k, "K"), vv = view<S>(v, "V");
     const auto cids = to_ids(ids);
-    return serials(h.locked([&](Editor& e) { return e.replace(cids, kv, vv); }));
+    return serials(h.mutating([&](Editor& e) { return e.replace(cids, kv, vv); }));
   });
   c.def("replace_residual", [](H& h, const std::vector<IdPair>& ids, py::array k, py::array r) {
-    const MapC<S> kv = view<S>(k, "K"), rv = view<S>(r, "R");
+    const RefC<S> kv = view<S>(k, "K"), rv = view<S>(r, "R");
     const auto cids = to_ids(ids);
-    return serials(h.locked([&](Editor& e) { return e.replace_residual(cids, kv, rv); }));
+    return serials(h.mutating([&](Editor& e) { return e.replace_residual(cids, kv, rv); }));
   });
   c.def("retract", [](H& h, const std::vector<IdPair>& ids) {
     const auto cids = to_ids(ids);
-    h.locked([&](Editor& e) {
+    h.mutating([&](Editor& e) {
       e.retract(cids);
       return 0;
     });
   });
   c.def("find_matching", [](H& h, py::array k, double tol) {
-    const MapC<S> kv = view<S>(k, "K");
+    const RefC<S> kv = view<S>(k, "K");
     const auto found = h.locked([&](Editor& e) { return e.find_matching(kv, S(tol)); });
     std::vector<std::vector<std::uint64_t>> out;
     for (const auto& v : found) out.push_back(serials(v));
     return out;
   });
   c.def("refresh", [](H& h, py::array c0, py::object progress) {
-    const MapC<S> cv = view<S>(c0, "C0");
+    const RefC<S> cv = view<S>(c0, "C0");
     auto core = h.core;
     run_long(
         [core, cv](const seqedit::ProgressCallback& cb) {
@@ -169,11 +218,20 @@ void bind_one(py::module_& m) {
   });
   c.def_property_readonly("weights", [](py::object self) -> py::array {
     H& h = self.cast<H&>();
-    std::lock_guard<std::mutex> lk(h.core->m);
+    std::unique_lock<std::mutex> lk(h.core->m, std::defer_lock);
+    {
+      py::gil_scoped_release nogil;
+      lk.lock();
+    }
     const Editor& e = *h.core->ed;
-    if (weights_stable(e)) return readonly_view<S>(e.weights(), self);
-    Mat<S> copy = e.weights();
-    return to_numpy<S>(std::move(copy));
+    if constexpr (weights_by_reference<Editor>::value) {
+      if (weights_stable(e)) return readonly_view<S>(e.weights(), self);
+      Mat<S> copy = e.weights();
+      return to_numpy<S>(std::move(copy));
+    } else {
+      if (!h.core->weights_cache) h.core->weights_cache.emplace(e.initial_weights() + e.cumulative_update());
+      return readonly_view<S>(*h.core->weights_cache, self);
+    }
   });
   c.def_property_readonly("weights_is_view", [](H& h) {
     std::lock_guard<std::mutex> lk(h.core->m);
@@ -184,8 +242,22 @@ void bind_one(py::module_& m) {
     return readonly_view<S>(h.core->ed->initial_weights(), self);  // W0 is never reassigned
   });
   c.def("cumulative_update", [](H& h) {
-    return to_numpy<S>(h.locked([](Editor& e) { return e.cumulative_update(); }));
+    return to_numpy<S>(h.locked([](Editor& e) { return Mat<S>(e.cumulative_update()); }));
   });
+  if constexpr (has_drift<Editor>::value) {
+    c.def("drift_estimate", [](H& h) { return double(h.locked([](Editor& e) { return e.drift_estimate(); })); });
+    c.def_property_readonly("refresh_needed", [](H& h) { return h.locked([](Editor& e) { return e.refresh_needed(); }); });
+    c.def("last_step_info", [](H& h) {
+      const auto info = h.locked([](Editor& e) { return e.last_step_info(); });
+      py::dict d;
+      d["added"] = info.added;
+      d["removed"] = info.removed;
+      d["capacitance_rcond"] = double(info.capacitance_rcond);
+      d["amplification"] = double(info.amplification);
+      d["drift"] = double(info.drift);
+      return d;
+    });
+  }
   c.def("system_inverse", [](H& h) {
     return to_numpy<S>(h.locked([](Editor& e) { return e.system_inverse(); }));
   });
@@ -241,8 +313,8 @@ void bind_one(py::module_& m) {
   // For the benchmark: one apply timed inside C++ (seconds), next to the same call timed
   // from Python around the package's method.
   c.def("_timed_apply", [](H& h, py::array k, py::array v) {
-    const MapC<S> kv = view<S>(k, "K"), vv = view<S>(v, "V");
-    return h.locked([&](Editor& e) {
+    const RefC<S> kv = view<S>(k, "K"), vv = view<S>(v, "V");
+    return h.mutating([&](Editor& e) {
       const auto t0 = std::chrono::steady_clock::now();
       e.apply(kv, vv);
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

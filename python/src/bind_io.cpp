@@ -53,11 +53,11 @@ sio::Orientation parse_orientation(const std::string& s) {
 template <typename Fn>
 void with_matrix(py::array a, Fn&& fn) {
   if (py::isinstance<py::array_t<double>>(a)) {
-    const MapC<double> m = view<double>(a, "W");
+    const RefC<double> m = view<double>(a, "W");
     py::gil_scoped_release nogil;
     fn(m);
   } else {
-    const MapC<float> m = view<float>(a, "W");
+    const RefC<float> m = view<float>(a, "W");
     py::gil_scoped_release nogil;
     fn(m);
   }

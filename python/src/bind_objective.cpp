@@ -33,14 +33,14 @@ void bind_objective_family(py::module_& m) {
 
   py::class_<Proj>(m, ("NullSpaceProjector_" + sfx).c_str())
       .def(py::init([](py::array c0, double threshold, py::object progress) {
-             const MapC<S> c = view<S>(c0, "C0");
+             const RefC<S> c = view<S>(c0, "C0");
              return run_long([c, threshold](const seqedit::ProgressCallback& cb) { return Proj(c, S(threshold), cb); },
                              progress, {c0});
            }),
            py::arg("C0"), py::arg("threshold"), py::arg("progress"))
       .def_static("from_basis",
                   [](py::array u, double tol) {
-                    const MapC<S> b = view<S>(u, "basis");
+                    const RefC<S> b = view<S>(u, "basis");
                     py::gil_scoped_release nogil;
                     return Proj::from_basis(b, S(tol));
                   },
@@ -62,7 +62,7 @@ void bind_objective_family(py::module_& m) {
         return to_numpy<S>(std::move(r));
       })
       .def("apply", [](const Proj& p, py::array x) {
-        const MapC<S> xv = view<S>(x, "X");
+        const RefC<S> xv = view<S>(x, "X");
         if (xv.rows() != p.dim()) {
           std::ostringstream os;
           os << "seqedit: X has " << xv.rows() << " rows but the projector acts on dimension " << p.dim();
@@ -78,7 +78,7 @@ void bind_objective_family(py::module_& m) {
 
   py::class_<Ote>(m, ("OneTimeEditor_" + sfx).c_str())
       .def(py::init([](py::array c0, const Obj& obj, const Proj* proj, py::object progress) {
-             const MapC<S> c = view<S>(c0, "C0");
+             const RefC<S> c = view<S>(c0, "C0");
              std::optional<Proj> p;
              if (proj) p = *proj;
              return run_long(
@@ -93,7 +93,7 @@ void bind_objective_family(py::module_& m) {
            py::arg("C0"), py::arg("objective"), py::arg("projector").none(true), py::arg("progress"))
       .def("solve",
            [](const Ote& o, py::array w0, py::array k, py::array v, py::object progress) {
-             const MapC<S> wv = view<S>(w0, "W0"), kv = view<S>(k, "K"), vv = view<S>(v, "V");
+             const RefC<S> wv = view<S>(w0, "W0"), kv = view<S>(k, "K"), vv = view<S>(v, "V");
              const Ote* op = &o;
              Mat<S> r = run_long(
                  [op, wv, kv, vv](const seqedit::ProgressCallback& cb) {
@@ -108,7 +108,7 @@ void bind_objective_family(py::module_& m) {
            py::arg("W0"), py::arg("K"), py::arg("V"), py::arg("progress"))
       .def("solve_residual",
            [](const Ote& o, py::array k, py::array r0, py::object progress) {
-             const MapC<S> kv = view<S>(k, "K"), rv = view<S>(r0, "R");
+             const RefC<S> kv = view<S>(k, "K"), rv = view<S>(r0, "R");
              const Ote* op = &o;
              Mat<S> r = run_long(
                  [op, kv, rv](const seqedit::ProgressCallback& cb) {

@@ -33,8 +33,10 @@ namespace py = pybind11;
 
 template <typename S>
 using Mat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic>;
+/// How the bindings pass arrays to the library: the library's own parameter type, so that
+/// overload resolution never has to choose between conversions.
 template <typename S>
-using MapC = Eigen::Map<const Mat<S>, 0, Eigen::OuterStride<>>;
+using RefC = Eigen::Ref<const Mat<S>>;
 
 template <typename S>
 constexpr const char* dtype_label() {
@@ -45,7 +47,7 @@ constexpr const char* dtype_label() {
 /// stride). The Python layer converts every input to this form (once, or never with
 /// strict=True); anything else here is a bug of the caller, reported as ValueError.
 template <typename S>
-MapC<S> view(const py::array& a, const char* name) {
+RefC<S> view(const py::array& a, const char* name) {
   if (!py::isinstance<py::array_t<S>>(a) || a.ndim() != 2) {
     std::ostringstream os;
     os << "seqedit: " << name << " must be a 2-D " << dtype_label<S>() << " array here, got " << a.ndim()
@@ -63,7 +65,9 @@ MapC<S> view(const py::array& a, const char* name) {
     throw std::invalid_argument(os.str());
   }
   const Eigen::Index outer = cols <= 1 ? std::max<Eigen::Index>(rows, 1) : Eigen::Index(cs / py::ssize_t(sizeof(S)));
-  return MapC<S>(static_cast<const S*>(a.data()), rows, cols, Eigen::OuterStride<>(outer));
+  // A Ref bound to a map with unit inner stride refers to the array's memory (no copy).
+  return RefC<S>(Eigen::Map<const Mat<S>, 0, Eigen::OuterStride<>>(static_cast<const S*>(a.data()), rows, cols,
+                                                                    Eigen::OuterStride<>(outer)));
 }
 
 /// A read-only numpy view of an Eigen matrix owned by `owner` (kept alive by the view).
@@ -180,6 +184,9 @@ constexpr const char* suffix() {
 void bind_objective(py::module_& m);
 void bind_editor(py::module_& m);
 void bind_io(py::module_& m);
+#ifdef SEQEDIT_PY_HAVE_TEXT
+void bind_text(py::module_& m);
+#endif
 
 }  // namespace seqedit_py
 

@@ -98,6 +98,9 @@ PYBIND11_MODULE(_seqedit, m) {
   bind_objective(m);
   bind_editor(m);
   bind_io(m);
+#ifdef SEQEDIT_PY_HAVE_TEXT
+  bind_text(m);
+#endif
 
   // At exit: join what has finished, leave the rest running detached (their inputs are
   // leaked rather than released from a thread without the GIL).

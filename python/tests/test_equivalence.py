@@ -10,9 +10,9 @@ from conftest import make_c0, ote_numpy, rel
 STEPS = 20
 DK, DV, N = 40, 12, 3
 
-# float64: 1e-10 relative (the issue's bound); float32: round-off of the 40 x 40 systems
-# (condition ~ 1e2..1e3) times float32's epsilon 1.2e-7.
-TOL = {np.float64: 1e-10, np.float32: 2e-3}
+# float64: 1e-10 relative; float32: 400 epsilon (measured up to 1.5e-6 = 12 epsilon; the
+# reference is computed in float64 from the float32 inputs).
+TOL = {np.float64: 1e-10, np.float32: 400 * float(np.finfo(np.float32).eps)}
 
 
 def make_problem(method, dtype, rng):
@@ -116,6 +116,9 @@ def test_retraction_equals_one_time_of_remaining(rng):
     print(f"retraction: |D - D*(remaining)| / |D*| = {err:.3e}")
     assert err <= 1e-10
     assert len(ed.journal) == 6 * N - N - 1
+    info = ed.last_step_info()
+    assert (info["added"], info["removed"]) == (0, N + 1) and info["amplification"] >= 1.0
+    assert ed.drift_estimate() < 1e-12  # ||X M_t y - y|| / ||y|| of the kept inverse X
     # replace: supersede batch 0 with new values for the same keys
     newv = rng.standard_normal((DV, N))
     ed.replace(ids[0], batches[0][0], newv)

@@ -50,39 +50,50 @@ def test_strict_editor_refuses_conversion():
     assert ed.steps == 0
 
 
-def test_weights_view():
+@pytest.mark.parametrize("config", [dict(), dict(regulariser=seqedit.Rect(0.5), compensation="analytic"),
+                                    dict(history="latest_only"), dict(regulariser=seqedit.Prune())])
+def test_weights_view(config):
     rng = np.random.default_rng(2)
-    ed = seqedit.SequentialEditor(np.asfortranarray(rng.standard_normal((4, 8))), np.eye(8),
-                                  seqedit.Objective.memit(1.0))
+    w0 = np.asfortranarray(rng.standard_normal((4, 8)))
+    ed = seqedit.SequentialEditor(w0, np.eye(8), seqedit.Objective.memit(1.0, 1.0), **config)
+    assert ed.weights_is_view
     w = ed.weights
-    assert ed.weights_is_view and not w.flags.writeable
-    assert np.shares_memory(w, ed.weights)
+    assert not w.flags.writeable and np.shares_memory(w, ed.weights)
     with pytest.raises(ValueError):
         w[0, 0] = 1.0
-    ed.apply(rng.standard_normal((8, 2)), rng.standard_normal((4, 2)))
-    assert np.array_equal(w, ed.weights)  # the view follows the editor
+    for _ in range(3):
+        ed.apply(rng.standard_normal((8, 2)), rng.standard_normal((4, 2)))
+        assert np.array_equal(w, w0 + ed.cumulative_update())  # the view follows the editor
+    ids = ed.journal.ids
+    if ed.history == "aligned":
+        ed.retract(ids[:2])
+        assert np.array_equal(w, w0 + ed.cumulative_update())
+    assert np.array_equal(ed.initial_weights, w0) and not ed.initial_weights.flags.writeable
+    snapshot = np.array(w)
     del ed
-    assert np.isfinite(w).all()  # the view keeps the editor alive
-    reg = seqedit.SequentialEditor(np.ones((4, 8)), np.eye(8), seqedit.Objective.memit(1.0, 1.0),
-                                   regulariser=seqedit.Rect(0.5))
-    assert not reg.weights_is_view
+    assert np.array_equal(w, snapshot)  # the view keeps the editor alive
 
 
 PEAK = textwrap.dedent("""
-    import resource, sys, numpy as np, seqedit
+    import sys, numpy as np, seqedit
+    def hwm():  # peak resident set size (kB) since the last reset
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
     d = 4096
     c0 = np.zeros((d, d), order="F")
     c0[np.diag_indices(d)] = 1.0
     c0 += 1e-3
     src = c0 if sys.argv[1] == "fortran" else c0.astype(np.float32)  # float32: one conversion
     w0 = np.zeros((2, d), order="F")
-    u = np.asfortranarray(np.eye(d)[:, :8])
+    u = np.zeros((d, 8), order="F")
+    u[np.arange(8), np.arange(8)] = 1.0
     proj = seqedit.NullSpaceProjector.from_basis(u)
-    del u
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak to the current resident set size
+    base = hwm()
     ed = seqedit.SequentialEditor(w0, src, seqedit.Objective.memit(1.0, 1.0), projector=proj, dtype=np.float64)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print((peak - base) * 1024 / c0.nbytes)
+    print((hwm() - base) * 1024 / c0.nbytes)
 """)
 
 
@@ -99,7 +110,7 @@ def test_editor_from_fortran_c0_makes_no_copy_of_it():
         return float(r.stdout.strip())
     g = growth("fortran")
     print(f"peak RSS growth while building the editor: {g:.3f} x C0 (4096 x 4096 Fortran float64)")
-    assert g < 0.25
+    assert g < 0.5  # a copy of C0 would add 1.0
     gc = growth("float32")
     print(f"... from a float32 C0 (converted once): {gc:.3f} x C0")
-    assert gc > 0.8
+    assert gc > g + 0.8
