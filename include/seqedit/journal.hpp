@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <ostream>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "detail/checks.hpp"
+#include "tolerances.hpp"
 
 namespace seqedit {
 
@@ -132,19 +134,32 @@ class Journal {
   }
 
   /// Appends columns under consecutive serials; `reserve_extra` must have been called.
+  /// Strong guarantee: if inserting into the id index throws (std::bad_alloc), the columns
+  /// appended so far are removed again and `next_serial` is restored.
   std::vector<EditId> append(const Eigen::Ref<const Matrix>& k, const Eigen::Ref<const Matrix>& v,
                              std::uint64_t editor_tag, std::uint64_t& next_serial) {
     reserve_extra(k.cols());
     std::vector<EditId> out;
     out.reserve(std::size_t(k.cols()));
-    for (Index j = 0; j < k.cols(); ++j) {
-      const EditId id{editor_tag, next_serial++};
-      keys_.col(size_) = k.col(j);
-      values_.col(size_) = v.col(j);
-      index_.emplace(id, size_);
-      ids_.push_back(id);
-      ++size_;
-      out.push_back(id);
+    const Index size0 = size_;
+    const std::uint64_t serial0 = next_serial;
+    try {
+      for (Index j = 0; j < k.cols(); ++j) {
+        const EditId id{editor_tag, next_serial};
+        keys_.col(size_) = k.col(j);
+        values_.col(size_) = v.col(j);
+        index_.emplace(id, size_);
+        ids_.push_back(id);  // capacity reserved: cannot throw
+        ++next_serial;
+        ++size_;
+        out.push_back(id);
+      }
+    } catch (...) {
+      for (Index j = size0; j < size_; ++j) index_.erase(ids_[std::size_t(j)]);
+      ids_.resize(std::size_t(size0));
+      size_ = size0;
+      next_serial = serial0;
+      throw;
     }
     return out;
   }
@@ -162,11 +177,19 @@ class Journal {
 
   /// Removes the given columns, keeping the order of the others.
   void erase(const std::vector<Index>& cols) {
-    std::vector<char> drop(std::size_t(size_), 0);
-    for (Index c : cols) drop[std::size_t(c)] = 1;
+    std::vector<Index> sorted = cols;
+    std::sort(sorted.begin(), sorted.end());
+    erase_sorted(sorted);
+  }
+
+  /// Removes the given columns (ascending, distinct), keeping the order of the others.
+  /// Allocates nothing and cannot throw.
+  void erase_sorted(const std::vector<Index>& sorted_cols) noexcept {
+    std::size_t next = 0;
     Index w = 0;
     for (Index r = 0; r < size_; ++r) {
-      if (drop[std::size_t(r)]) {
+      if (next < sorted_cols.size() && sorted_cols[next] == r) {
+        ++next;
         index_.erase(ids_[std::size_t(r)]);
         continue;
       }
@@ -174,7 +197,7 @@ class Journal {
         keys_.col(w) = keys_.col(r);
         values_.col(w) = values_.col(r);
         ids_[std::size_t(w)] = ids_[std::size_t(r)];
-        index_[ids_[std::size_t(w)]] = w;
+        index_.find(ids_[std::size_t(w)])->second = w;
       }
       ++w;
     }
@@ -196,8 +219,7 @@ class Journal {
     const Matrix gram = jk.transpose() * k;  // size x n
     const auto jn2 = jk.colwise().squaredNorm();
     const auto kn2 = k.colwise().squaredNorm();
-    const RealScalar slack = RealScalar(16) * Eigen::NumTraits<RealScalar>::epsilon() *
-                             RealScalar(keys_.rows());
+    const RealScalar slack = tolerances::key_match_slack<RealScalar>(keys_.rows());
     for (Index c = 0; c < k.cols(); ++c) {
       for (Index j = 0; j < size_; ++j) {
         const RealScalar scale2 = std::max(jn2(j), kn2(c));

@@ -8,12 +8,14 @@
 
 #include <cmath>
 #include <sstream>
+#include <utility>
 #include <stdexcept>
 
 #include "detail/checks.hpp"
 #include "detail/symmetric_eigen.hpp"
 #include "errors.hpp"
 #include "progress.hpp"
+#include "tolerances.hpp"
 
 namespace seqedit {
 
@@ -71,8 +73,7 @@ class NullSpaceProjector {
     detail::check_square(c0, "C0");
     detail::check_finite(c0, "C0");
     detail::check_symmetric(c0, "C0",
-                            RealScalar(64) * Eigen::NumTraits<RealScalar>::epsilon() *
-                                RealScalar(c0.rows() > 0 ? c0.rows() : 1));
+                            tolerances::symmetry<RealScalar>(c0.rows()));
     Vector evals;
     Matrix basis;
     detail::symmetric_eigen_below<Matrix>(c0, threshold, evals, basis, progress);
@@ -87,30 +88,19 @@ class NullSpaceProjector {
   /// (‖UᵀU − I‖_max ≤ `tolerance`, else std::invalid_argument).
   static NullSpaceProjector from_basis(const Eigen::Ref<const Matrix>& basis,
                                        RealScalar tolerance = RealScalar(-1)) {
-    detail::check_finite(basis, "projector basis");
-    if (basis.cols() > basis.rows()) {
-      std::ostringstream os;
-      os << "seqedit: projector basis is " << basis.rows() << " x " << basis.cols()
-         << "; it needs at most as many columns as rows";
-      throw std::invalid_argument(os.str());
-    }
-    if (tolerance < RealScalar(0)) {
-      tolerance = RealScalar(100) * Eigen::NumTraits<RealScalar>::epsilon() *
-                  RealScalar(basis.rows() > 0 ? basis.rows() : 1);
-    }
-    const Matrix gram = basis.transpose() * basis;
-    const RealScalar err =
-        basis.cols() == 0
-            ? RealScalar(0)
-            : (gram - Matrix::Identity(basis.cols(), basis.cols())).cwiseAbs().maxCoeff();
-    if (err > tolerance) {
-      std::ostringstream os;
-      os << "seqedit: projector basis columns are not orthonormal (max |UᵀU - I| = " << err
-         << " > " << tolerance << ")";
-      throw std::invalid_argument(os.str());
-    }
+    check_basis(basis, tolerance);
     NullSpaceProjector p;
     p.basis_ = basis;
+    p.threshold_ = RealScalar(-1);
+    p.computed_ = true;
+    return p;
+  }
+
+  /// As above, taking the basis over without a copy.
+  static NullSpaceProjector from_basis(Matrix&& basis, RealScalar tolerance = RealScalar(-1)) {
+    check_basis(basis, tolerance);
+    NullSpaceProjector p;
+    p.basis_ = std::move(basis);
     p.threshold_ = RealScalar(-1);
     p.computed_ = true;
     return p;
@@ -138,6 +128,30 @@ class NullSpaceProjector {
   }
 
  private:
+  static void check_basis(const Eigen::Ref<const Matrix>& basis, RealScalar tolerance) {
+    detail::check_finite(basis, "projector basis");
+    if (basis.cols() > basis.rows()) {
+      std::ostringstream os;
+      os << "seqedit: projector basis is " << basis.rows() << " x " << basis.cols()
+         << "; it needs at most as many columns as rows";
+      throw std::invalid_argument(os.str());
+    }
+    if (tolerance < RealScalar(0)) {
+      tolerance = tolerances::projector_orthonormality<RealScalar>(basis.rows());
+    }
+    const Matrix gram = basis.transpose() * basis;
+    const RealScalar err =
+        basis.cols() == 0
+            ? RealScalar(0)
+            : (gram - Matrix::Identity(basis.cols(), basis.cols())).cwiseAbs().maxCoeff();
+    if (err > tolerance) {
+      std::ostringstream os;
+      os << "seqedit: projector basis columns are not orthonormal (max |UᵀU - I| = " << err
+         << " > " << tolerance << ")";
+      throw std::invalid_argument(os.str());
+    }
+  }
+
   Matrix basis_;
   Vector eigenvalues_;
   RealScalar threshold_ = RealScalar(-1);

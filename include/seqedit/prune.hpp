@@ -204,13 +204,24 @@ class Prune {
 
   const Options& options() const { return options_; }
 
+  /// "prune" (the description stored in state files; the options are not part of it:
+  /// they change only convergence tolerances, math.md section 5).
+  std::string describe() const { return "prune"; }
+  /// Prune with default options from its description; std::invalid_argument unless "prune".
+  static Prune parse(const std::string& text) {
+    if (text != "prune")
+      throw std::invalid_argument("seqedit: '" + text + "' does not describe Prune (\"prune\")");
+    return Prune();
+  }
+
   /// f(σ) = ln σ − ln σ_max + σ_max for σ > σ_max, σ otherwise (math.md section 5).
   static RealScalar shrink(RealScalar sigma, RealScalar sigma_max) {
     return sigma > sigma_max ? std::log(sigma / sigma_max) + sigma_max : sigma;
   }
 
   /// R_p(Δ) for a dense update Δ (d_v × d_k) and the weights W_ref it will be added to.
-  Matrix operator()(const Matrix& delta, const Matrix& w_ref) const {
+  Matrix operator()(const Eigen::Ref<const Matrix>& delta,
+                    const Eigen::Ref<const Matrix>& w_ref) const {
     detail::check_shape(w_ref, delta.rows(), delta.cols(), "w_ref", "the shape of delta");
     detail::check_finite(delta, "delta");
     detail::check_finite(w_ref, "w_ref");
@@ -230,8 +241,9 @@ class Prune {
   }
 
   /// R_p(Δ) for Δ = left · rightᵀ (left d_v × n, right d_k × n), without forming the SVD
-  /// of the dense product.
-  Matrix operator()(const Matrix& left, const Matrix& right, const Matrix& w_ref) const {
+  /// of the dense product: the factored entry the editor uses (regulariser.hpp).
+  Matrix operator()(const Eigen::Ref<const Matrix>& left, const Eigen::Ref<const Matrix>& right,
+                    const Eigen::Ref<const Matrix>& w_ref) const {
     detail::check_rows(left, w_ref.rows(), "left", "w_ref has that many rows");
     detail::check_shape(right, w_ref.cols(), left.cols(), "right",
                         "w_ref.cols() x left.cols()");
@@ -244,8 +256,8 @@ class Prune {
     out.noalias() = left * right.transpose();
 
     Matrix q_left, r_left, q_right, r_right;
-    detail::prune_impl::thin_qr(left, q_left, r_left);
-    detail::prune_impl::thin_qr(right, q_right, r_right);
+    detail::prune_impl::thin_qr(Matrix(left), q_left, r_left);
+    detail::prune_impl::thin_qr(Matrix(right), q_right, r_right);
     Matrix core(r_left.rows(), r_right.rows());
     core.noalias() = r_left * r_right.transpose();
     if (core.norm() <= smax) return out;  // ‖core‖_F = ‖Δ‖_F ≥ σ_1(Δ)
@@ -393,7 +405,8 @@ class Prune {
   }
 
   /// ‖Δ − Q B‖_F, by column blocks (no d_v × d_k temporary).
-  static RealScalar residual_norm(const Matrix& delta, const Matrix& q, const Matrix& b) {
+  static RealScalar residual_norm(const Eigen::Ref<const Matrix>& delta, const Matrix& q,
+                                  const Matrix& b) {
     const Eigen::Index chunk = 256;
     RealScalar sum = RealScalar(0);
     Matrix e;
@@ -408,7 +421,8 @@ class Prune {
 
   /// Orthonormal Q with range(Δ) ⊆ range(Q) up to the verified residual (see the class
   /// documentation); also returns B = QᵀΔ.
-  Matrix range_basis(const Matrix& delta, RealScalar delta_norm, Matrix& b) const {
+  Matrix range_basis(const Eigen::Ref<const Matrix>& delta, RealScalar delta_norm,
+                     Matrix& b) const {
     const Eigen::Index m = delta.rows(), n = delta.cols();
     const RealScalar tol = options_.range_tolerance * delta_norm;
     detail::prune_impl::SplitMix64 gen(0x9a3b1e5d7c2f4801ULL);

@@ -6,10 +6,13 @@
 /// step update with the largest change relative to the weights.
 
 #include "seqedit/detail/checks.hpp"
+#include "seqedit/regulariser.hpp"
 
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -82,6 +85,22 @@ class Rect {
 
   double ratio() const { return p_; }
 
+  /// "rect p=<ratio>" with the shortest decimal that reads back as the same double
+  /// (the description stored in state files).
+  std::string describe() const { return "rect p=" + detail::short_real(p_); }
+
+  /// The Rect described by `text` ("rect p=<ratio>"); std::invalid_argument otherwise.
+  static Rect parse(const std::string& text) {
+    const std::string head = "rect p=";
+    if (text.compare(0, head.size(), head) == 0 && text.size() > head.size()) {
+      const std::string num = text.substr(head.size());
+      char* end = nullptr;
+      const double p = std::strtod(num.c_str(), &end);
+      if (end == num.c_str() + num.size() && detail::is_finite_bits(p)) return Rect(p);
+    }
+    throw std::invalid_argument("seqedit: '" + text + "' does not describe Rect (\"rect p=<ratio>\")");
+  }
+
   /// k = ⌊N (1 − p)⌋ of the count rule (0: keep everything).
   Eigen::Index threshold_rank(Eigen::Index numel) const {
     if (numel <= 0) return 0;
@@ -101,7 +120,8 @@ class Rect {
   }
 
   /// r_ij = |Δ_ij / (W_ref,ij + 1e-8)| with the zero-denominator rule above.
-  static Array relative_change(const Matrix& delta, const Matrix& w_ref) {
+  static Array relative_change(const Eigen::Ref<const Matrix>& delta,
+                               const Eigen::Ref<const Matrix>& w_ref) {
     detail::check_shape(w_ref, delta.rows(), delta.cols(), "w_ref", "the shape of delta");
     const Scalar guard = Scalar(1e-8);
     Array r(delta.rows(), delta.cols());
@@ -119,7 +139,8 @@ class Rect {
   }
 
   /// R_p(Δ) = mask ⊙ Δ for the update Δ and the weights W_ref it will be added to.
-  Matrix operator()(const Matrix& delta, const Matrix& w_ref) const {
+  Matrix operator()(const Eigen::Ref<const Matrix>& delta,
+                    const Eigen::Ref<const Matrix>& w_ref) const {
     detail::check_shape(w_ref, delta.rows(), delta.cols(), "w_ref", "the shape of delta");
     detail::check_finite(delta, "delta");
     detail::check_finite(w_ref, "w_ref");

@@ -9,25 +9,27 @@
 #include "../errors.hpp"
 #include "../objective.hpp"
 #include "../projector.hpp"
+#include "../tolerances.hpp"
 
 namespace seqedit {
 namespace detail {
 
-/// Reciprocal condition number (LLT's 1-norm estimate) at or below which an SPD
-/// factorisation counts as singular: 2ε. Exactly singular PSD matrices factor, when they
-/// factor at all, with an estimate below ε; anything above 2ε is accepted, so a float
-/// system with condition number up to ~4e6 is still solved (with the accuracy that
-/// condition number allows).
+/// Reciprocal condition number at or below which an SPD factorisation counts as singular:
+/// `tolerances::spd_rcond_min` (2ε).
 template <typename RealScalar>
 RealScalar singular_rcond(Eigen::Index /*n*/) {
-  return RealScalar(2) * Eigen::NumTraits<RealScalar>::epsilon();
+  return tolerances::spd_rcond_min<RealScalar>();
 }
 
 /// Throws seqedit::numerical_error naming `what` unless the Cholesky factorisation `llt`
-/// of an n × n system succeeded with a reciprocal condition estimate above 2ε.
+/// of an n × n system succeeded with a reciprocal condition estimate above `rcond_min`
+/// (negative: `tolerances::spd_rcond_min`, 2ε). Returns the estimate.
 template <typename LLT>
-void check_spd_factor(const LLT& llt, Eigen::Index n, const char* what) {
+typename Eigen::NumTraits<typename LLT::Scalar>::Real check_spd_factor(
+    const LLT& llt, Eigen::Index n, const char* what,
+    typename Eigen::NumTraits<typename LLT::Scalar>::Real rcond_min = -1) {
   using RealScalar = typename Eigen::NumTraits<typename LLT::Scalar>::Real;
+  if (rcond_min < RealScalar(0)) rcond_min = singular_rcond<RealScalar>(n);
   std::ostringstream os;
   os << "seqedit: " << what << " (" << n << " x " << n << ") ";
   if (llt.info() != Eigen::Success) {
@@ -35,10 +37,12 @@ void check_spd_factor(const LLT& llt, Eigen::Index n, const char* what) {
     throw numerical_error(os.str());
   }
   const RealScalar rc = llt.rcond();
-  if (!(rc > singular_rcond<RealScalar>(n))) {
-    os << "is numerically singular (reciprocal condition number " << rc << ")";
+  if (!(rc > rcond_min)) {
+    os << "is numerically singular (reciprocal condition number " << rc << " <= " << rcond_min
+       << ")";
     throw numerical_error(os.str());
   }
+  return rc;
 }
 
 /// Cholesky factorisation of an SPD system, or seqedit::numerical_error naming `what`.
@@ -63,9 +67,10 @@ void symmetrize_from_lower(Matrix& m) {
 /// `inv` only (no further n × n copies). Throws seqedit::numerical_error naming `what` if
 /// `a` is not numerically definite.
 template <typename Matrix>
-void invert_spd_in_place(Matrix& a, Matrix& inv, const char* what) {
+void invert_spd_in_place(Matrix& a, Matrix& inv, const char* what,
+                         typename Eigen::NumTraits<typename Matrix::Scalar>::Real rcond_min = -1) {
   Eigen::LLT<Eigen::Ref<Matrix>> llt(a);
-  check_spd_factor(llt, a.rows(), what);
+  check_spd_factor(llt, a.rows(), what, rcond_min);
   inv.setIdentity(a.rows(), a.cols());
   llt.solveInPlace(inv);
   symmetrize_from_lower(inv);
