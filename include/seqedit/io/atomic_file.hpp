@@ -10,10 +10,10 @@
 /// POSIX only (open/write/fsync/rename). The new file gets the permission bits of the
 /// file it replaces, or 0644 for a new file.
 ///
-/// Fault injection for tests: `testing::ScopedWriteFailure fail(n);` makes every
-/// AtomicFileWriter created while it lives throw `io_error` as soon as more than `n`
-/// bytes would have been written in total (the failure happens *before* the rename).
+/// Tests inject write failures through a seam in detail/write_fault.hpp (used by
+/// tests/support/write_failure.hpp); it is not part of the public interface.
 
+#include "detail/write_fault.hpp"
 #include "error.hpp"
 
 #include <fcntl.h>
@@ -30,24 +30,6 @@
 
 namespace seqedit {
 namespace io {
-
-namespace testing {
-/// Byte budget after which writers fail (negative: disabled). Use ScopedWriteFailure.
-inline std::atomic<long long>& write_failure_budget() {
-  static std::atomic<long long> budget{-1};
-  return budget;
-}
-
-/// While alive, AtomicFileWriter::write throws io_error once more than `bytes` bytes
-/// have been written by a writer (counted per writer). For tests of failure atomicity.
-class ScopedWriteFailure {
- public:
-  explicit ScopedWriteFailure(long long bytes) { write_failure_budget().store(bytes); }
-  ~ScopedWriteFailure() { write_failure_budget().store(-1); }
-  ScopedWriteFailure(const ScopedWriteFailure&) = delete;
-  ScopedWriteFailure& operator=(const ScopedWriteFailure&) = delete;
-};
-}  // namespace testing
 
 /// Writes a file atomically: data go to a temporary file in the target's folder, which
 /// `commit()` flushes, fsyncs and renames over the target (then fsyncs the folder).
@@ -81,7 +63,7 @@ class AtomicFileWriter {
       discard();
       detail::throw_io("cannot set the permissions of", temp_, err);
     }
-    fail_after_ = testing::write_failure_budget().load();
+    fail_after_ = detail::write_failure_budget().load();
   }
 
   AtomicFileWriter(const AtomicFileWriter&) = delete;

@@ -183,6 +183,25 @@ class Checkpoint {
     else replace_tensor(path, loc.tensor, W);
   }
 
+  /// True if the tensor at `loc` holds exactly W (d_v × d_k, math orientation) as
+  /// `save(loc, W)` would write it: same shape, and bytes equal to W rounded once to the
+  /// tensor's stored dtype. Reads only that tensor. Throws format_error as `load` does
+  /// (missing tensor, not 2-D).
+  template <typename Derived>
+  bool stores(const TensorLocation& loc, const Eigen::MatrixBase<Derived>& W) const {
+    const std::string path = shard_of(loc.tensor);
+    const SafetensorsFile f(path);
+    check_2d(f, loc.tensor);
+    const TensorInfo& t = f.info(loc.tensor);
+    const bool in_out = loc.orientation == Orientation::InOut;
+    const Eigen::Index dv = static_cast<Eigen::Index>(in_out ? t.shape[1] : t.shape[0]);
+    const Eigen::Index dk = static_cast<Eigen::Index>(in_out ? t.shape[0] : t.shape[1]);
+    if (W.rows() != dv || W.cols() != dk) return false;
+    const std::vector<char> stored = f.read_raw(loc.tensor);
+    return in_out ? detail::encode_matrix(W.transpose(), t.dtype) == stored
+                  : detail::encode_matrix(W, t.dtype) == stored;
+  }
+
  private:
   static void check_2d(const SafetensorsFile& f, const std::string& name) {
     const TensorInfo& t = f.info(name);

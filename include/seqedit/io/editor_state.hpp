@@ -10,23 +10,26 @@
 /// Float tensors are stored in the editor's scalar type (F64 for `double`, F32 for
 /// `float`), so a reload is bit-exact:
 ///
-/// | tensor            | shape       | dtype    | present                              |
-/// |-------------------|-------------|----------|--------------------------------------|
-/// | `initial_weights` | [d_v, d_k]  | F64/F32  | always (W0)                          |
-/// | `weights`         | [d_v, d_k]  | F64/F32  | always (W_t)                         |
-/// | `system_inverse`  | [r, r]      | F64/F32  | always (M_t⁻¹, full symmetric)       |
-/// | `deviation`       | [d_v, d_k]  | F64/F32  | with Compensation::Analytic (e_t)    |
-/// | `projector_basis` | [d_k, r]    | F64/F32  | with a null-space projector (U)      |
-/// | `journal_keys`    | [d_k, N]    | F64/F32  | always (N = live edits, may be 0)    |
-/// | `journal_values`  | [d_v, N]    | F64/F32  | always                               |
-/// | `journal_serials` | [N]         | I64      | always (serials are < 2^63, lossless)|
+/// | tensor               | shape       | dtype    | present                                   |
+/// |----------------------|-------------|----------|-------------------------------------------|
+/// | `initial_weights`    | [d_v, d_k]  | F64/F32  | always (W0)                               |
+/// | `cumulative_update`  | [d_v, d_k]  | F64/F32  | version 2 (D_t = W_t − W0, as the editor keeps it) |
+/// | `weights`            | [d_v, d_k]  | F64/F32  | version 1 only (W_t; D_t = W_t − W0 on loading) |
+/// | `system_inverse`     | [r, r]      | F64/F32  | always (M_t⁻¹, full symmetric)            |
+/// | `deviation`          | [d_v, d_k]  | F64/F32  | with Compensation::Analytic (e_t)         |
+/// | `projector_basis`    | [d_k, r]    | F64/F32  | with a null-space projector (U)           |
+/// | `drift_probes`       | [r, 4]      | F64/F32  | version 2, when the probes are known (Y)  |
+/// | `drift_probe_images` | [r, 4]      | F64/F32  | with `drift_probes` (M_0 Y)               |
+/// | `journal_keys`       | [d_k, N]    | F64/F32  | always (N = live edits, may be 0)         |
+/// | `journal_values`     | [d_v, N]    | F64/F32  | always                                    |
+/// | `journal_serials`    | [N]         | I64      | always (serials are < 2^63, lossless)     |
 ///
 /// `__metadata__` (all values are strings):
 ///
 /// | key                        | value                                                  |
 /// |----------------------------|--------------------------------------------------------|
 /// | `format`                   | `pt`                                                   |
-/// | `seqedit.state_version`    | `1`                                                    |
+/// | `seqedit.state_version`    | `2` (files of version `1` are read as well)            |
 /// | `seqedit.scalar`           | `float64` or `float32`                                 |
 /// | `seqedit.lambda`, `seqedit.alpha` | decimal with 17 significant digits (exact round trip) |
 /// | `seqedit.history`          | `aligned`, `latest_only` or `none`                     |
@@ -34,18 +37,26 @@
 /// | `seqedit.steps`            | decimal                                                |
 /// | `seqedit.editor_tag`       | 16 hexadecimal digits (the tag carried by EditIds)     |
 /// | `seqedit.next_serial`      | decimal                                                |
-/// | `seqedit.regulariser`      | `none`, `prune`, `rect p=0.2`, ... (`describe_regulariser`) |
+/// | `seqedit.regulariser`      | `none`, `prune`, `rect p=0.2`, ... (the regulariser's `describe()`) |
 /// | `seqedit.value_dim`, `seqedit.key_dim`, `seqedit.reduced_dim`, `seqedit.journal_size` | decimal |
-/// | `seqedit.checksum`         | `seqedit-hash64:` + 16 hex digits, see below           |
+/// | `seqedit.drift_estimate`   | version 2: the editor's `drift_estimate()` when saved (17 digits), or `unknown` |
+/// | `seqedit.checksum`         | `xxh3-64:` + 16 hex digits (version 1: `seqedit-hash64:` + 16 hex digits), see below |
 ///
 /// plus the caller's own entries (`extra_metadata`), whose keys must not be `format` nor
 /// start with `seqedit.`.
 ///
 /// **Checksum.** safetensors has none: a flipped byte in the data, or in a metadata value,
-/// would otherwise load silently. `seqedit.checksum` is a 64-bit hash (word-wise
-/// xor–rotate–multiply, each step a bijection, so any change confined to one 8-byte word
-/// is always detected) of every metadata entry except itself (sorted by key) and of every
-/// tensor's name, dtype, shape and bytes. Loading verifies it before anything is used.
+/// would otherwise load silently. `seqedit.checksum` names its algorithm by its prefix and
+/// covers every metadata entry except itself (sorted by key, each as length + bytes) and
+/// every tensor's name, dtype, shape and bytes, in the order of the table above. Version 2
+/// uses XXH3-64 (xxHash, Debian libxxhash-dev, used header-only: `XXH_INLINE_ALL`);
+/// version 1 files carry the earlier word-wise 64-bit hash (`seqedit-hash64:`), still
+/// verified when they are read. Loading verifies it before anything is used.
+///
+/// **Memory.** Saving encodes the tensors straight from the editor's matrices in chunks of
+/// about 4 MB (twice: once to hash, once to write); loading decodes them straight into the
+/// state that the editor then takes over. Peak memory of either is the editor's own
+/// state plus a few chunk buffers.
 ///
 /// **Errors.** Everything is validated; each error names the file:
 /// * `seqedit::io::format_error`: malformed safetensors (the reader's checks: truncated
@@ -67,6 +78,8 @@
 /// \endcode
 
 #include "../projector.hpp"
+#include "../prune.hpp"
+#include "../rect.hpp"
 #include "../regulariser.hpp"
 #include "../sequential_editor.hpp"
 #include "dtype.hpp"
@@ -74,23 +87,22 @@
 #include "detail/file.hpp"
 #include "safetensors.hpp"
 
-#if __has_include("../prune.hpp")
-#include "../prune.hpp"
-#define SEQEDIT_IO_STATE_HAS_PRUNE 1
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
 #endif
-#if __has_include("../rect.hpp")
-#include "../rect.hpp"
-#define SEQEDIT_IO_STATE_HAS_RECT 1
-#endif
+#include <xxhash.h>
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -102,80 +114,12 @@
 namespace seqedit {
 namespace io {
 
-/// Version written to `seqedit.state_version`; files of other versions are refused.
-constexpr int editor_state_version = 1;
+/// Version written to `seqedit.state_version`. Versions 1 and 2 are read; others refused.
+constexpr int editor_state_version = 2;
 
-// ------------------------------------------------------------------ regulariser names
-
-namespace detail {
-template <typename R, typename = void>
-struct has_describe : std::false_type {};
-template <typename R>
-struct has_describe<R, std::void_t<decltype(std::string(std::declval<const R&>().describe()))>>
-    : std::true_type {};
-
-/// Shortest decimal that reads back as the same double ("0.2", not "0.20000000000000001").
-inline std::string short_real(double x) {
-  char buf[40];
-  for (int prec = 6; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, x);
-    if (std::strtod(buf, nullptr) == x) break;
-  }
-  return buf;
-}
-
-template <typename R>
-std::string describe_generic(const R& r) {
-  if constexpr (has_describe<R>::value) {
-    return std::string(r.describe());
-  } else {
-    (void)r;
-    return "custom";
-  }
-}
-}  // namespace detail
-
-/// Description of a regulariser stored in a state file (`seqedit.regulariser`) and
-/// compared on loading. Overloads: `NoRegulariser` → "none", `Prune` → "prune",
-/// `Rect` → "rect p=<ratio>"; a user type with a member `describe()` returning a string
-/// uses it; any other type is "custom".
-template <typename R>
-std::string describe_regulariser(const R& r) {
-  return detail::describe_generic(r);
-}
-
-/// "none".
-template <typename S>
-std::string describe_regulariser(const NoRegulariser<S>&) {
-  return "none";
-}
-
-#ifdef SEQEDIT_IO_STATE_HAS_PRUNE
-/// "prune" (PRUNE has no hyperparameter, math.md section 5).
-template <typename S>
-std::string describe_regulariser(const Prune<S>&) {
-  return "prune";
-}
-#endif
-
-#ifdef SEQEDIT_IO_STATE_HAS_RECT
-namespace detail {
-template <typename R, typename = void>
-struct has_ratio : std::false_type {};
-template <typename R>
-struct has_ratio<R, std::void_t<decltype(double(std::declval<const R&>().ratio()))>> : std::true_type {};
-}  // namespace detail
-
-/// "rect p=<ratio>" (RECT keeps the top p of relative changes, math.md section 5).
-template <typename S>
-std::string describe_regulariser(const Rect<S>& r) {
-  if constexpr (detail::has_ratio<Rect<S>>::value) {
-    return "rect p=" + detail::short_real(double(r.ratio()));
-  } else {
-    return detail::describe_generic(r);
-  }
-}
-#endif
+/// The regulariser's description (`seqedit::describe_regulariser`, regulariser.hpp: its
+/// `describe()`, e.g. "none", "prune", "rect p=0.2"; "custom" without one).
+using seqedit::describe_regulariser;
 
 // ------------------------------------------------------------------ names of enums
 
@@ -220,6 +164,11 @@ struct EditorStateInfo {
   std::uint64_t next_serial = 1;
   std::vector<std::uint64_t> journal_serials;     ///< serials of the live edits, increasing
   std::string checksum;                           ///< the stored `seqedit.checksum`
+  std::string checksum_algorithm;                 ///< "xxh3-64" (version 2) or "seqedit-hash64" (version 1)
+  /// The drift estimate of the saved editor (`seqedit.drift_estimate`); NaN when unknown
+  /// (version 1 files, or a state whose probes are unknown).
+  double drift_estimate = std::numeric_limits<double>::quiet_NaN();
+  bool has_drift_probes = false;                  ///< the file holds drift_probes / drift_probe_images
   bool checksum_verified = false;                 ///< true if the data were hashed and matched
   std::map<std::string, std::string> metadata;    ///< every `__metadata__` entry
   std::map<std::string, std::string> extra_metadata;  ///< the caller's entries only
@@ -234,7 +183,7 @@ namespace detail {
 /// (bytes past the end of the stream count as zero, the length is mixed in at the end).
 /// Each step is a bijection of h for a fixed word and of the word for a fixed h, so a
 /// change confined to one word always changes the result. Not cryptographic.
-class StateHasher {
+class LegacyStateHasher {
  public:
   void update(const void* data, std::size_t n) {
     const unsigned char* p = static_cast<const unsigned char*>(data);
@@ -294,8 +243,55 @@ class StateHasher {
   std::uint64_t total_ = 0;
 };
 
+/// XXH3-64 (xxHash 0.8, streaming) over the same byte stream as LegacyStateHasher:
+/// the checksum of version-2 state files.
+class Xxh3StateHasher {
+ public:
+  Xxh3StateHasher() { XXH3_64bits_reset(&state_); }
+  void update(const void* data, std::size_t n) {
+    if (n > 0) XXH3_64bits_update(&state_, data, n);
+  }
+  std::uint64_t finish() const { return static_cast<std::uint64_t>(XXH3_64bits_digest(&state_)); }
+
+ private:
+  XXH3_state_t state_;
+};
+
+/// The checksum algorithms of state files, named by the prefix of `seqedit.checksum`.
+enum class StateChecksum { Xxh3_64, Legacy64 };
+
+/// The hash of a state file's stream (metadata entries, tensor names, dtypes, shapes and
+/// bytes), by either algorithm.
+class StateHasher {
+ public:
+  explicit StateHasher(StateChecksum algo = StateChecksum::Xxh3_64) : algo_(algo) {}
+  void update(const void* data, std::size_t n) {
+    if (algo_ == StateChecksum::Xxh3_64) xxh_.update(data, n);
+    else legacy_.update(data, n);
+  }
+  void update(const std::string& s) {
+    update_u64(s.size());
+    update(s.data(), s.size());
+  }
+  void update_u64(std::uint64_t v) {
+    unsigned char b[8];
+    store_le64(b, v);
+    update(b, 8);
+  }
+  std::uint64_t finish() const {
+    return algo_ == StateChecksum::Xxh3_64 ? xxh_.finish() : legacy_.finish();
+  }
+  StateChecksum algorithm() const { return algo_; }
+
+ private:
+  StateChecksum algo_;
+  Xxh3StateHasher xxh_;
+  LegacyStateHasher legacy_;
+};
+
 constexpr const char* state_checksum_key = "seqedit.checksum";
-constexpr const char* state_checksum_prefix = "seqedit-hash64:";
+constexpr const char* state_checksum_prefix = "xxh3-64:";          ///< version 2
+constexpr const char* state_legacy_checksum_prefix = "seqedit-hash64:";  ///< version 1
 
 inline void hash_tensor_head(StateHasher& h, const std::string& name, DType dtype,
                              const std::vector<std::int64_t>& shape) {
@@ -319,7 +315,22 @@ inline std::string hex64(std::uint64_t v) {
   return buf;
 }
 
-inline std::string checksum_string(std::uint64_t v) { return state_checksum_prefix + hex64(v); }
+inline const char* checksum_prefix(StateChecksum a) {
+  return a == StateChecksum::Xxh3_64 ? state_checksum_prefix : state_legacy_checksum_prefix;
+}
+
+inline std::string checksum_string(std::uint64_t v, StateChecksum a = StateChecksum::Xxh3_64) {
+  return checksum_prefix(a) + hex64(v);
+}
+
+/// The algorithm named by a stored checksum's prefix; format_error for an unknown one.
+inline StateChecksum checksum_algorithm_of(const std::string& checksum, const std::string& path) {
+  const auto starts = [&](const char* p) { return checksum.compare(0, std::strlen(p), p) == 0; };
+  if (starts(state_checksum_prefix)) return StateChecksum::Xxh3_64;
+  if (starts(state_legacy_checksum_prefix)) return StateChecksum::Legacy64;
+  throw format_error(path + ": metadata 'seqedit.checksum' = '" + checksum +
+                     "' names no known algorithm (expected 'xxh3-64:' or 'seqedit-hash64:')");
+}
 
 // ------------------------------------------------------------------ metadata parsing
 
@@ -386,8 +397,8 @@ inline EditorStateInfo parse_state_info(const SafetensorsFile& f) {
   if (meta.find("seqedit.state_version") == meta.end())
     throw_state(path, "not a seqedit state file (no 'seqedit.state_version' in the metadata)");
   const std::uint64_t version = parse_state_u64(meta.at("seqedit.state_version"), path, "seqedit.state_version");
-  if (version != std::uint64_t(editor_state_version))
-    throw_state(path, "state file version " + std::to_string(version) + " is not supported (this build reads version " +
+  if (version != 1 && version != std::uint64_t(editor_state_version))
+    throw_state(path, "state file version " + std::to_string(version) + " is not supported (this build reads versions 1 and " +
                           std::to_string(editor_state_version) + ")");
   info.state_version = int(version);
 
@@ -428,6 +439,18 @@ inline EditorStateInfo parse_state_info(const SafetensorsFile& f) {
     throw_state(path, "metadata 'seqedit.next_serial' is out of range [1, 2^63)");
   info.regulariser = state_meta(meta, path, "seqedit.regulariser");
   info.checksum = state_meta(meta, path, state_checksum_key);
+  {
+    const StateChecksum algo = checksum_algorithm_of(info.checksum, path);
+    const StateChecksum want = version == 1 ? StateChecksum::Legacy64 : StateChecksum::Xxh3_64;
+    if (algo != want)
+      throw_state(path, "metadata 'seqedit.checksum' = '" + info.checksum + "' does not use the algorithm of version " +
+                            std::to_string(version) + " files ('" + checksum_prefix(want) + "')");
+    info.checksum_algorithm = algo == StateChecksum::Xxh3_64 ? "xxh3-64" : "seqedit-hash64";
+  }
+  if (version >= 2) {
+    const std::string& drift = state_meta(meta, path, "seqedit.drift_estimate");
+    if (drift != "unknown") info.drift_estimate = parse_state_real(drift, path, "seqedit.drift_estimate");
+  }
 
   const auto dim = [&](const char* key) {
     const std::uint64_t v = parse_state_u64(state_meta(meta, path, key), path, key);
@@ -449,7 +472,9 @@ inline EditorStateInfo parse_state_info(const SafetensorsFile& f) {
   // The tensor set, dtypes and shapes.
   const Eigen::Index dv = info.value_dim, dk = info.key_dim, r = info.reduced_dim;
   info.has_projector = f.contains("projector_basis");
+  info.has_drift_probes = version >= 2 && (f.contains("drift_probes") || f.contains("drift_probe_images"));
   const bool has_dev = info.compensation == Compensation::Analytic;
+  const bool v1 = version == 1;
   struct Expect {
     const char* name;
     DType dtype;
@@ -458,10 +483,13 @@ inline EditorStateInfo parse_state_info(const SafetensorsFile& f) {
   };
   const std::vector<Expect> expected = {
       {"initial_weights", fdt, {dv, dk}, true},
-      {"weights", fdt, {dv, dk}, true},
+      {"weights", fdt, {dv, dk}, v1},
+      {"cumulative_update", fdt, {dv, dk}, !v1},
       {"system_inverse", fdt, {r, r}, true},
       {"deviation", fdt, {dv, dk}, has_dev},
       {"projector_basis", fdt, {dk, r}, info.has_projector},
+      {"drift_probes", fdt, {r, kDriftProbes}, info.has_drift_probes},
+      {"drift_probe_images", fdt, {r, kDriftProbes}, info.has_drift_probes},
       {"journal_keys", fdt, {dk, n}, true},
       {"journal_values", fdt, {dv, n}, true},
       {"journal_serials", DType::I64, {n}, true},
@@ -469,8 +497,9 @@ inline EditorStateInfo parse_state_info(const SafetensorsFile& f) {
   for (const Expect& e : expected) {
     if (!e.present) {
       if (f.contains(e.name))
-        throw_state(path, std::string("tensor '") + e.name +
-                              "' is present but the metadata say compensation is none");
+        throw_state(path, std::string("tensor '") + e.name + "' is not expected in a version " +
+                              std::to_string(version) + " state file" +
+                              (std::strcmp(e.name, "deviation") == 0 ? " whose metadata say compensation is none" : ""));
       continue;
     }
     if (!f.contains(e.name)) throw_state(path, std::string("tensor '") + e.name + "' is missing from the state file");
@@ -509,33 +538,96 @@ inline EditorStateInfo parse_state_info(const SafetensorsFile& f) {
 
 /// The tensor order used for the checksum (absent tensors are skipped).
 inline const std::vector<const char*>& state_tensor_order() {
-  static const std::vector<const char*> order = {"initial_weights", "weights",      "system_inverse",
-                                                 "deviation",       "projector_basis", "journal_keys",
-                                                 "journal_values",  "journal_serials"};
+  static const std::vector<const char*> order = {
+      "initial_weights", "weights",      "cumulative_update",  "system_inverse", "deviation",
+      "projector_basis", "drift_probes", "drift_probe_images", "journal_keys",   "journal_values",
+      "journal_serials"};
   return order;
 }
 
-/// Hashes metadata and all tensors of an open state file; calls `use(name, bytes)` on each
-/// tensor's raw bytes as they are read.
-template <typename Use>
-std::uint64_t hash_state_file(const SafetensorsFile& f, Use&& use) {
-  StateHasher h;
-  hash_metadata(h, f.metadata());
-  for (const char* name : state_tensor_order()) {
-    if (!f.contains(name)) continue;
-    const TensorInfo& t = f.info(name);
-    const std::vector<char> bytes = f.read_raw(name);
-    hash_tensor_head(h, name, t.dtype, t.shape);
-    h.update(bytes.data(), bytes.size());
-    use(t, bytes);
-  }
-  return h.finish();
+/// Rows per chunk when a matrix is streamed to or from a file: about 4 MB of bytes, a
+/// multiple of 8 rows, never more than the block width 512 (so a chunk of M⁻¹'s rows
+/// stays inside one column block of its block-lower storage).
+inline Eigen::Index chunk_rows(Eigen::Index cols, std::size_t elem) {
+  const std::size_t row = std::max<std::size_t>(1, std::size_t(cols) * elem);
+  Eigen::Index h = Eigen::Index((std::size_t(4) << 20) / row);
+  h = std::max<Eigen::Index>(8, (h / 8) * 8);
+  return std::min<Eigen::Index>(h, seqedit::detail::kSymmetricBlock);
 }
 
-inline void check_state_checksum(const EditorStateInfo& info, std::uint64_t computed) {
-  if (info.checksum != checksum_string(computed))
+/// Calls `sink(bytes, n)` on the little-endian row-major bytes of `m` (dtype `dt`), chunk
+/// by chunk, reading row blocks straight from `m` (one chunk buffer of about 4 MB).
+/// With `block_lower`, `m` is a symmetric matrix in block-lower storage
+/// (detail/block_symmetric.hpp) and the bytes are those of the full symmetric matrix
+/// `block_lower_to_full(m)` would return.
+template <typename Matrix, typename Sink>
+void stream_matrix_bytes(const Matrix& m, DType dt, bool block_lower, Sink&& sink) {
+  using Scalar = typename Matrix::Scalar;
+  using RowMajor = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Index rows = m.rows(), cols = m.cols();
+  if (rows == 0 || cols == 0) return;
+  const std::size_t es = dtype_size(dt);
+  const Eigen::Index h = chunk_rows(cols, es);
+  RowMajor buf;
+  std::vector<unsigned char> bytes;
+  for (Eigen::Index i0 = 0; i0 < rows; i0 += h) {
+    const Eigen::Index hh = std::min(h, rows - i0);
+    buf.resize(hh, cols);
+    if (block_lower) {
+      const Eigen::Index b = seqedit::detail::kSymmetricBlock;
+      const Eigen::Index be = std::min(rows, (i0 / b + 1) * b);  // end of i0's block
+      buf.leftCols(be) = m.block(i0, 0, hh, be);
+      if (be < cols) buf.rightCols(cols - be) = m.block(be, i0, rows - be, hh).transpose();
+    } else {
+      buf = m.middleRows(i0, hh);
+    }
+    const std::size_t n = std::size_t(buf.size());
+    bytes.resize(n * es);
+    for (std::size_t k = 0; k < n; ++k) encode_element<Scalar>(bytes.data(), k, dt, buf.data()[k]);
+    sink(bytes.data(), bytes.size());
+  }
+}
+
+/// Reads tensor `t` of an open state file chunk by chunk (about 4 MB), hashes the bytes,
+/// and, when `dst` is given, decodes them straight into `dst` (resized to the tensor's
+/// rows × cols; row-major file order).
+template <typename Scalar>
+void read_tensor_streamed(const SafetensorsFile& f, const InputFile& in, const TensorInfo& t,
+                          StateHasher& h, Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>* dst) {
+  hash_tensor_head(h, t.name, t.dtype, t.shape);
+  const std::uint64_t total = t.end - t.begin;
+  if (t.dtype == DType::I64 || dst == nullptr) {
+    std::vector<char> buf(std::size_t(std::min<std::uint64_t>(total, std::uint64_t(4) << 20)));
+    for (std::uint64_t off = 0; off < total; off += buf.size()) {
+      const std::size_t n = std::size_t(std::min<std::uint64_t>(buf.size(), total - off));
+      in.read_at(f.data_start() + t.begin + off, buf.data(), n);
+      h.update(buf.data(), n);
+    }
+    return;
+  }
+  const auto rc = matrix_shape(t.shape, f.path(), t.name);
+  const Eigen::Index rows = rc.first, cols = rc.second;
+  dst->resize(rows, cols);
+  if (rows == 0 || cols == 0) return;
+  const std::size_t es = dtype_size(t.dtype);
+  const Eigen::Index hrows = chunk_rows(cols, es);
+  std::vector<unsigned char> bytes;
+  for (Eigen::Index i0 = 0; i0 < rows; i0 += hrows) {
+    const Eigen::Index hh = std::min(hrows, rows - i0);
+    bytes.resize(std::size_t(hh) * std::size_t(cols) * es);
+    in.read_at(f.data_start() + t.begin + std::uint64_t(i0) * std::uint64_t(cols) * es, bytes.data(),
+               bytes.size());
+    h.update(bytes.data(), bytes.size());
+    for (Eigen::Index j = 0; j < cols; ++j)
+      for (Eigen::Index ii = 0; ii < hh; ++ii)
+        (*dst)(i0 + ii, j) = decode_as<Scalar>(bytes.data(), std::size_t(ii * cols + j), t.dtype);
+  }
+}
+
+inline void check_state_checksum(const EditorStateInfo& info, std::uint64_t computed, StateChecksum algo) {
+  if (info.checksum != checksum_string(computed, algo))
     throw_state(info.path, "checksum mismatch: the metadata say '" + info.checksum + "' but the content hashes to '" +
-                               checksum_string(computed) + "' (the file is corrupted or was modified)");
+                               checksum_string(computed, algo) + "' (the file is corrupted or was modified)");
 }
 
 template <typename Scalar>
@@ -543,18 +635,81 @@ constexpr const char* scalar_label() {
   return std::is_same<Scalar, double>::value ? "float64" : "float32";
 }
 
+/// Hashes an open state file; with `s`, decodes every float tensor straight into it.
+/// Throws format_error on a checksum mismatch.
+template <typename Scalar>
+void read_state_tensors(const SafetensorsFile& f, const EditorStateInfo& info, EditorState<Scalar>* s) {
+  const StateChecksum algo = checksum_algorithm_of(info.checksum, info.path);
+  StateHasher h(algo);
+  hash_metadata(h, f.metadata());
+  const InputFile in(f.path());
+  if (in.size() != f.file_size())
+    throw io_error("'" + f.path() + "' changed size since it was opened");
+  for (const char* name : state_tensor_order()) {
+    if (!f.contains(name)) continue;
+    using Matrix = typename EditorState<Scalar>::Matrix;
+    Matrix* dst = nullptr;
+    if (s) {
+      const std::string n = name;
+      if (n == "initial_weights") dst = &s->initial_weights;
+      else if (n == "weights") dst = &s->weights;
+      else if (n == "cumulative_update") dst = &s->cumulative_update;
+      else if (n == "system_inverse") dst = &s->system_inverse;
+      else if (n == "deviation") dst = &s->deviation;
+      else if (n == "projector_basis") dst = &s->projector_basis.emplace();
+      else if (n == "drift_probes") dst = &s->drift_probes;
+      else if (n == "drift_probe_images") dst = &s->drift_probe_images;
+      else if (n == "journal_keys") dst = &s->journal_keys;
+      else if (n == "journal_values") dst = &s->journal_values;
+    }
+    read_tensor_streamed<Scalar>(f, in, f.info(name), h, dst);
+  }
+  check_state_checksum(info, h.finish(), algo);
+}
+
+/// Reads a state file into `s` (matrices decoded straight into its members), fully
+/// validated. With `both_weight_forms`, fills `weights` and `cumulative_update` (else
+/// only the one the file holds).
+template <typename Scalar>
+void read_state_into(const std::string& path, EditorState<Scalar>& s, EditorStateInfo& info,
+                     bool both_weight_forms) {
+  static_assert(std::is_same<Scalar, float>::value || std::is_same<Scalar, double>::value,
+                "state files hold float or double");
+  const SafetensorsFile f(path);
+  info = parse_state_info(f);
+  if (info.scalar != scalar_label<Scalar>())
+    throw std::invalid_argument(path + ": state file holds " + info.scalar + ", asked for " +
+                                (std::is_same<Scalar, double>::value ? "double" : "float"));
+  s = EditorState<Scalar>();
+  read_state_tensors<Scalar>(f, info, &s);
+  info.checksum_verified = true;
+  s.journal_serials = info.journal_serials;
+  s.objective.lambda = static_cast<Scalar>(info.lambda);
+  s.objective.alpha = static_cast<Scalar>(info.alpha);
+  s.history = info.history;
+  s.compensation = info.compensation;
+  s.steps = info.steps;
+  s.editor_tag = info.editor_tag;
+  s.next_serial = info.next_serial;
+  if (both_weight_forms) {
+    if (s.weights.size() == 0) s.weights = s.initial_weights + s.cumulative_update;
+    if (s.cumulative_update.size() == 0) s.cumulative_update = s.weights - s.initial_weights;
+  }
+}
+
 }  // namespace detail
 
 // ------------------------------------------------------------------ public API
 
 /// Reads the header of a state file: metadata, shapes, serials. With `verify_data`, also
-/// reads and hashes every tensor and checks `seqedit.checksum` (then
-/// `checksum_verified` is true). Throws format_error / io_error naming the file.
+/// reads and hashes every tensor (in chunks of about 4 MB) and checks `seqedit.checksum`
+/// (then `checksum_verified` is true). Throws format_error / io_error naming the file.
 inline EditorStateInfo read_editor_state_info(const std::string& path, bool verify_data = false) {
   const SafetensorsFile f(path);
   EditorStateInfo info = detail::parse_state_info(f);
   if (verify_data) {
-    detail::check_state_checksum(info, detail::hash_state_file(f, [](const TensorInfo&, const std::vector<char>&) {}));
+    if (info.scalar == "float64") detail::read_state_tensors<double>(f, info, nullptr);
+    else detail::read_state_tensors<float>(f, info, nullptr);
     info.checksum_verified = true;
   }
   return info;
@@ -568,54 +723,24 @@ inline bool is_editor_state_file(const std::string& path) {
 }
 
 /// Reads a state file into plain data, fully validated (header, shapes, checksum), without
-/// building an editor. `info`, if given, receives the header summary.
+/// building an editor. Both `weights` and `cumulative_update` are filled. `info`, if given,
+/// receives the header summary.
 /// \tparam Scalar `float` or `double`; must match the file (else std::invalid_argument).
 template <typename Scalar>
 EditorState<Scalar> read_editor_state(const std::string& path, EditorStateInfo* info_out = nullptr) {
-  static_assert(std::is_same<Scalar, float>::value || std::is_same<Scalar, double>::value,
-                "state files hold float or double");
-  using Matrix = typename EditorState<Scalar>::Matrix;
-  const SafetensorsFile f(path);
-  EditorStateInfo info = detail::parse_state_info(f);
-  if (info.scalar != detail::scalar_label<Scalar>())
-    throw std::invalid_argument(path + ": state file holds " + info.scalar + ", asked for " +
-                                (std::is_same<Scalar, double>::value ? "double" : "float"));
-
   EditorState<Scalar> s;
-  std::map<std::string, Matrix> mats;
-  const std::uint64_t hash = detail::hash_state_file(f, [&](const TensorInfo& t, const std::vector<char>& bytes) {
-    if (t.dtype == DType::I64) return;
-    const auto rc = detail::matrix_shape(t.shape, path, t.name);
-    mats[t.name] = detail::decode_matrix<Scalar>(reinterpret_cast<const unsigned char*>(bytes.data()), t.dtype,
-                                                 rc.first, rc.second, false);
-  });
-  detail::check_state_checksum(info, hash);
-
-  s.initial_weights = std::move(mats.at("initial_weights"));
-  s.weights = std::move(mats.at("weights"));
-  s.system_inverse = std::move(mats.at("system_inverse"));
-  if (mats.count("deviation")) s.deviation = std::move(mats.at("deviation"));
-  if (mats.count("projector_basis")) s.projector_basis = std::move(mats.at("projector_basis"));
-  s.journal_keys = std::move(mats.at("journal_keys"));
-  s.journal_values = std::move(mats.at("journal_values"));
-  s.journal_serials = info.journal_serials;
-  s.objective.lambda = static_cast<Scalar>(info.lambda);
-  s.objective.alpha = static_cast<Scalar>(info.alpha);
-  s.history = info.history;
-  s.compensation = info.compensation;
-  s.steps = info.steps;
-  s.editor_tag = info.editor_tag;
-  s.next_serial = info.next_serial;
-  if (info_out) {
-    info.checksum_verified = true;
-    *info_out = std::move(info);
-  }
+  EditorStateInfo info;
+  detail::read_state_into<Scalar>(path, s, info, true);
+  if (info_out) *info_out = std::move(info);
   return s;
 }
 
 /// Writes the complete state of `editor` to `path` (one safetensors file, atomically; see
-/// the file's documentation for the layout). `extra_metadata` entries are stored as well;
-/// their keys must not be "format" nor start with "seqedit." (std::invalid_argument).
+/// the file's documentation for the layout). The tensors are encoded straight from the
+/// editor's matrices, chunk by chunk (no copy of the state in memory; peak extra memory
+/// about 8 MB of chunk buffers), once to hash them and once to write them.
+/// `extra_metadata` entries are stored as well; their keys must not be "format" nor start
+/// with "seqedit." (std::invalid_argument).
 /// \throws io_error if the file cannot be written (the previous file is then untouched).
 template <typename Scalar, typename Regulariser>
 void save_editor_state(const std::string& path, const SequentialEditor<Scalar, Regulariser>& editor,
@@ -626,83 +751,104 @@ void save_editor_state(const std::string& path, const SequentialEditor<Scalar, R
     if (detail::reserved_state_key(kv.first))
       throw std::invalid_argument(path + ": extra metadata key '" + kv.first +
                                   "' is reserved ('format' and 'seqedit.*' are written by save_editor_state)");
-  const EditorState<Scalar> s = editor.state();
+  if (editor.damaged())
+    throw std::logic_error(path + ": the editor was damaged by an allocation failure; its state cannot be saved");
   const DType fdt = std::is_same<Scalar, double>::value ? DType::F64 : DType::F32;
   const std::uint64_t limit = std::uint64_t(INT64_MAX);
-  if (s.next_serial > limit)
-    throw std::invalid_argument(path + ": next serial " + std::to_string(s.next_serial) + " cannot be stored (>= 2^63)");
+  if (editor.next_serial() > limit)
+    throw std::invalid_argument(path + ": next serial " + std::to_string(editor.next_serial()) +
+                                " cannot be stored (>= 2^63)");
+  const auto& journal = editor.journal();
+  const double drift = double(editor.drift_estimate());
 
   std::map<std::string, std::string> meta = extra_metadata;
   meta["format"] = "pt";
   meta["seqedit.state_version"] = std::to_string(editor_state_version);
   meta["seqedit.scalar"] = detail::scalar_label<Scalar>();
-  meta["seqedit.lambda"] = detail::exact_real(double(s.objective.lambda));
-  meta["seqedit.alpha"] = detail::exact_real(double(s.objective.alpha));
-  meta["seqedit.history"] = history_name(s.history);
-  meta["seqedit.compensation"] = compensation_name(s.compensation);
-  meta["seqedit.steps"] = std::to_string(s.steps);
-  meta["seqedit.editor_tag"] = detail::hex64(s.editor_tag);
-  meta["seqedit.next_serial"] = std::to_string(s.next_serial);
+  meta["seqedit.lambda"] = detail::exact_real(double(editor.objective().lambda));
+  meta["seqedit.alpha"] = detail::exact_real(double(editor.objective().alpha));
+  meta["seqedit.history"] = history_name(editor.options().history);
+  meta["seqedit.compensation"] = compensation_name(editor.options().compensation);
+  meta["seqedit.steps"] = std::to_string(editor.steps());
+  meta["seqedit.editor_tag"] = detail::hex64(editor.tag());
+  meta["seqedit.next_serial"] = std::to_string(editor.next_serial());
   meta["seqedit.regulariser"] = describe_regulariser(editor.regulariser());
-  meta["seqedit.value_dim"] = std::to_string(s.initial_weights.rows());
-  meta["seqedit.key_dim"] = std::to_string(s.initial_weights.cols());
-  meta["seqedit.reduced_dim"] = std::to_string(s.system_inverse.rows());
-  meta["seqedit.journal_size"] = std::to_string(s.journal_serials.size());
+  meta["seqedit.value_dim"] = std::to_string(editor.value_dim());
+  meta["seqedit.key_dim"] = std::to_string(editor.key_dim());
+  meta["seqedit.reduced_dim"] = std::to_string(editor.reduced_dim());
+  meta["seqedit.journal_size"] = std::to_string(journal.size());
+  meta["seqedit.drift_estimate"] = detail::is_finite_bits(drift) ? detail::exact_real(drift) : "unknown";
 
-  struct Pending {
-    std::string name;
+  struct Source {
+    const char* name;
     DType dtype;
     std::vector<std::int64_t> shape;
-    std::vector<char> bytes;
+    std::function<void(const std::function<void(const unsigned char*, std::size_t)>&)> bytes;
   };
-  std::vector<Pending> tensors;
-  const auto add = [&](const char* name, const auto& m) {
-    tensors.push_back(Pending{name, fdt, {std::int64_t(m.rows()), std::int64_t(m.cols())}, detail::encode_matrix(m, fdt)});
+  std::vector<Source> sources;  // in state_tensor_order()
+  const auto add = [&](const char* name, const auto& m, bool block_lower) {
+    const auto* mp = &m;
+    sources.push_back(Source{name, fdt, {std::int64_t(m.rows()), std::int64_t(m.cols())},
+                             [mp, fdt, block_lower](const std::function<void(const unsigned char*, std::size_t)>& sink) {
+                               detail::stream_matrix_bytes(*mp, fdt, block_lower, sink);
+                             }});
   };
-  add("initial_weights", s.initial_weights);
-  add("weights", s.weights);
-  add("system_inverse", s.system_inverse);
-  if (s.compensation == Compensation::Analytic) add("deviation", s.deviation);
-  if (s.projector_basis) add("projector_basis", *s.projector_basis);
-  add("journal_keys", s.journal_keys);
-  add("journal_values", s.journal_values);
-  {
-    std::vector<char> bytes(8 * s.journal_serials.size());
-    for (std::size_t j = 0; j < s.journal_serials.size(); ++j)
-      detail::store_le64(reinterpret_cast<unsigned char*>(bytes.data()) + 8 * j, s.journal_serials[j]);
-    tensors.push_back(Pending{"journal_serials", DType::I64, {std::int64_t(s.journal_serials.size())}, std::move(bytes)});
+  add("initial_weights", editor.initial_weights(), false);
+  add("cumulative_update", editor.cumulative_update(), false);
+  add("system_inverse", editor.system_inverse_storage(), true);
+  if (editor.options().compensation == Compensation::Analytic) add("deviation", editor.deviation(), false);
+  if (editor.options().projector) add("projector_basis", editor.options().projector->basis(), false);
+  if (editor.drift_probes().size() != 0) {
+    add("drift_probes", editor.drift_probes(), false);
+    add("drift_probe_images", editor.drift_probe_images(), false);
   }
+  const auto jk = journal.keys();
+  const auto jv = journal.values();
+  add("journal_keys", jk, false);
+  add("journal_values", jv, false);
+  std::vector<unsigned char> serials(8 * std::size_t(journal.size()));
+  for (std::size_t j = 0; j < journal.ids().size(); ++j) detail::store_le64(serials.data() + 8 * j, journal.ids()[j].serial);
+  sources.push_back(Source{"journal_serials", DType::I64, {std::int64_t(journal.size())},
+                           [&serials](const std::function<void(const unsigned char*, std::size_t)>& sink) {
+                             if (!serials.empty()) sink(serials.data(), serials.size());
+                           }});
 
-  detail::StateHasher h;
+  detail::StateHasher h(detail::StateChecksum::Xxh3_64);
   detail::hash_metadata(h, meta);
-  for (const Pending& t : tensors) {  // already in state_tensor_order()
+  for (const Source& t : sources) {
     detail::hash_tensor_head(h, t.name, t.dtype, t.shape);
-    h.update(t.bytes.data(), t.bytes.size());
+    t.bytes([&h](const unsigned char* p, std::size_t n) { h.update(p, n); });
   }
-  meta[detail::state_checksum_key] = detail::checksum_string(h.finish());
+  meta[detail::state_checksum_key] = detail::checksum_string(h.finish(), detail::StateChecksum::Xxh3_64);
 
   SafetensorsWriter w;
   for (const auto& kv : meta) w.set_metadata(kv.first, kv.second);
-  for (Pending& t : tensors) w.add_raw(t.name, t.dtype, std::move(t.shape), std::move(t.bytes));
+  for (const Source& t : sources)
+    w.add_streamed(t.name, t.dtype, t.shape, [&t](AtomicFileWriter& out) {
+      t.bytes([&out](const unsigned char* p, std::size_t n) { out.write(p, n); });
+    });
   w.write(path);
 }
 
-/// Loads an editor saved by `save_editor_state`, fully validated. The regulariser must be
-/// the one the state was written with (compared by `describe_regulariser`), else
-/// std::invalid_argument; so must the scalar type.
+/// Loads an editor saved by `save_editor_state`, fully validated, decoding the matrices
+/// straight into the state that the editor then takes over (no further copies). The
+/// regulariser must be the one the state was written with (compared by
+/// `describe_regulariser`), else std::invalid_argument; so must the scalar type.
+/// Version-1 files (no drift probes) load with `drift_estimate()` NaN until `refresh(C0)`.
 /// \tparam Scalar `float` or `double`.
 /// \tparam Regulariser the editor's regulariser type (default: none).
 template <typename Scalar, typename Regulariser = NoRegulariser<Scalar>>
 SequentialEditor<Scalar, Regulariser> load_editor_state(const std::string& path,
                                                         const Regulariser& reg = Regulariser()) {
   EditorStateInfo info;
-  const EditorState<Scalar> s = read_editor_state<Scalar>(path, &info);
+  EditorState<Scalar> s;
+  detail::read_state_into<Scalar>(path, s, info, false);
   const std::string want = describe_regulariser(reg);
   if (want != info.regulariser)
     throw std::invalid_argument(path + ": state file was written with regulariser '" + info.regulariser +
                                 "', asked to continue with '" + want + "'");
   try {
-    return SequentialEditor<Scalar, Regulariser>(s, reg);
+    return SequentialEditor<Scalar, Regulariser>(std::move(s), reg);
   } catch (const std::invalid_argument& e) {
     throw format_error(path + ": invalid editor state: " + e.what());
   }

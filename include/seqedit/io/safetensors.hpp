@@ -47,6 +47,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -356,7 +357,25 @@ class SafetensorsWriter {
       throw std::invalid_argument("seqedit::io: tensor '" + name + "': shape " + detail::shape_string(shape) +
                                   " of " + dtype_name(dtype) + " needs " + std::to_string(n) + " bytes, got " +
                                   std::to_string(bytes.size()));
-    entries_.push_back(Entry{name, dtype, std::move(shape), std::move(bytes)});
+    const std::uint64_t size = bytes.size();
+    entries_.push_back(Entry{name, dtype, std::move(shape), std::move(bytes), size, {}});
+  }
+
+  /// Adds a tensor whose bytes are produced while the file is written: `emit(w)` must
+  /// write exactly the tensor's size (from dtype and shape) in little-endian row-major
+  /// order, else the write fails with std::logic_error (and the previous file stays).
+  /// Lets a large tensor go to disk from its source without a byte copy in memory.
+  void add_streamed(const std::string& name, DType dtype, std::vector<std::int64_t> shape,
+                    std::function<void(AtomicFileWriter&)> emit) {
+    if (name == "__metadata__" || name.empty())
+      throw std::invalid_argument("seqedit::io: '" + name + "' cannot be a tensor name");
+    for (const Entry& e : entries_)
+      if (e.name == name) throw std::invalid_argument("seqedit::io: tensor '" + name + "' added twice");
+    std::uint64_t n = dtype_size(dtype);
+    for (std::int64_t d : shape)
+      if (d < 0 || !detail::mul_overflow_u64(n, static_cast<std::uint64_t>(d), n))
+        throw std::invalid_argument("seqedit::io: tensor '" + name + "': invalid shape " + detail::shape_string(shape));
+    entries_.push_back(Entry{name, dtype, std::move(shape), {}, n, std::move(emit)});
   }
 
   /// The header bytes (length prefix, JSON, space padding) for the tensors added so far.
@@ -368,8 +387,8 @@ class SafetensorsWriter {
     j["__metadata__"] = meta;
     std::uint64_t off = 0;
     for (const Entry& e : entries_) {
-      j[e.name] = {{"dtype", dtype_name(e.dtype)}, {"shape", e.shape}, {"data_offsets", {off, off + e.bytes.size()}}};
-      off += e.bytes.size();
+      j[e.name] = {{"dtype", dtype_name(e.dtype)}, {"shape", e.shape}, {"data_offsets", {off, off + e.size}}};
+      off += e.size;
     }
     std::string text = j.dump();
     while ((8 + text.size()) % 8 != 0) text.push_back(' ');
@@ -383,7 +402,18 @@ class SafetensorsWriter {
     const std::string head = header();
     write_file_atomically(path, [&](AtomicFileWriter& w) {
       w.write(head);
-      for (const Entry& e : entries_) w.write(e.bytes.data(), e.bytes.size());
+      for (const Entry& e : entries_) {
+        if (!e.emit) {
+          w.write(e.bytes.data(), e.bytes.size());
+          continue;
+        }
+        const std::uint64_t before = w.bytes_written();
+        e.emit(w);
+        if (w.bytes_written() - before != e.size)
+          throw std::logic_error("seqedit::io: tensor '" + e.name + "': the producer wrote " +
+                                 std::to_string(w.bytes_written() - before) + " bytes, " +
+                                 std::to_string(e.size) + " expected");
+      }
     });
   }
 
@@ -393,6 +423,8 @@ class SafetensorsWriter {
     DType dtype;
     std::vector<std::int64_t> shape;
     std::vector<char> bytes;
+    std::uint64_t size = 0;
+    std::function<void(AtomicFileWriter&)> emit;  ///< set for streamed tensors
   };
   std::map<std::string, std::string> metadata_;
   std::vector<Entry> entries_;
