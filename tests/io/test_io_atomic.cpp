@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#include "../support/write_failure.hpp"
 
 #include <Eigen/Core>
 
@@ -36,7 +37,7 @@ TEST_CASE("a write that fails midway leaves the previous file byte-identical", "
   iotest::write_bytes(path, before);
 
   SECTION("injected I/O failure after N bytes") {
-    testing::ScopedWriteFailure fail(10);
+    seqedit_test::ScopedWriteFailure fail(10);
     CHECK_THROWS_WITH(write_file_atomically(path, [](AtomicFileWriter& w) {
                         w.write(std::string(8, 'a'));
                         w.write(std::string(8, 'b'));  // exceeds the 10-byte budget
@@ -55,7 +56,7 @@ TEST_CASE("a write that fails midway leaves the previous file byte-identical", "
     w.write(std::string(2000, 'z'));
   }
   SECTION("write_npy interrupted") {
-    testing::ScopedWriteFailure fail(200);
+    seqedit_test::ScopedWriteFailure fail(200);
     CHECK_THROWS_AS(write_npy(path, Eigen::MatrixXd::Ones(10, 10)), io_error);
   }
   CHECK(iotest::read_bytes(path) == before);
@@ -72,7 +73,7 @@ TEST_CASE("creating a file whose folder is a regular file fails with the OS erro
 
 TEST_CASE("write after failure is a logic error", "[io][atomic]") {
   TempDir dir;
-  testing::ScopedWriteFailure fail(0);
+  seqedit_test::ScopedWriteFailure fail(0);
   AtomicFileWriter w(dir.file("g.bin"));
   CHECK_THROWS_AS(w.write("x"), io_error);
   CHECK_THROWS_AS(w.write("x"), std::logic_error);

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#include "../support/write_failure.hpp"
 
 #include <Eigen/Core>
 
@@ -132,7 +133,7 @@ TEST_CASE("replace_tensor that fails midway leaves the file byte-identical", "[i
   w.write(path);
   const std::string before = iotest::read_bytes(path);
   {
-    testing::ScopedWriteFailure fail(100);
+    seqedit_test::ScopedWriteFailure fail(100);
     CHECK_THROWS_AS(replace_tensor(path, "y", Eigen::MatrixXd::Ones(16, 16)), io_error);
   }
   CHECK(iotest::read_bytes(path) == before);

@@ -21,6 +21,9 @@ template <typename Scalar>
 inline void require_same_state(const seqedit::EditorState<Scalar>& a, const seqedit::EditorState<Scalar>& b) {
   CHECK(bit_equal(a.initial_weights, b.initial_weights));
   CHECK(bit_equal(a.weights, b.weights));
+  CHECK(bit_equal(a.cumulative_update, b.cumulative_update));
+  CHECK(bit_equal(a.drift_probes, b.drift_probes));
+  CHECK(bit_equal(a.drift_probe_images, b.drift_probe_images));
   CHECK(bit_equal(a.system_inverse, b.system_inverse));
   CHECK(bit_equal(a.deviation, b.deviation));
   REQUIRE(a.projector_basis.has_value() == b.projector_basis.has_value());
@@ -67,6 +70,13 @@ inline void round_trip_and_continue(Config cfg) {
     CHECK(info.regulariser == seqedit::io::describe_regulariser(reg));
     CHECK(info.extra_metadata.at("note") == "round trip");
     CHECK(info.extra_metadata.size() == 1);
+    CHECK(info.checksum_algorithm == "xxh3-64");
+    CHECK(info.checksum.rfind("xxh3-64:", 0) == 0);
+    // The drift estimate is stored and reproduced bit for bit by the loaded editor.
+    CHECK(info.has_drift_probes);
+    CHECK(info.drift_estimate == double(ed.drift_estimate()));
+    CHECK(loaded.drift_estimate() == ed.drift_estimate());
+    CHECK(ed.drift_estimate() < 1e3 * double(Eigen::NumTraits<Scalar>::epsilon()));
 
     // Continue both editors with the same batches: bit-identical.
     for (int t = 4; t < 8; ++t) {

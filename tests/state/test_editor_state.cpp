@@ -5,11 +5,14 @@
 
 #include "round_trip.hpp"
 #include "state_cases.hpp"
+#include "../support/write_failure.hpp"
 
 #include <seqedit/io/editor_state.hpp>
 #include <seqedit/io/safetensors.hpp>
 
+#include <cmath>
 #include <cstdlib>
+#include <utility>
 #include <map>
 #include <string>
 #include <vector>
@@ -172,8 +175,8 @@ TEST_CASE("malformed state files are refused with the file name and the reason",
     check_error(bad, "tensor 'system_inverse' is missing");
   }
   SECTION("wrong shape") {
-    rewrite(good, bad, Rewrite{{}, {}, {{"weights", Eigen::MatrixXd::Zero(kDv, kDk - 1)}}, {}});
-    check_error(bad, "tensor 'weights' has shape [6, 9] but [6, 10] is expected");
+    rewrite(good, bad, Rewrite{{}, {}, {{"cumulative_update", Eigen::MatrixXd::Zero(kDv, kDk - 1)}}, {}});
+    check_error(bad, "tensor 'cumulative_update' has shape [6, 9] but [6, 10] is expected");
   }
   SECTION("unexpected tensor") {
     rewrite(good, bad, Rewrite{{}, {}, {}, {{"extra", Eigen::MatrixXd::Zero(2, 2)}}});
@@ -186,8 +189,10 @@ TEST_CASE("malformed state files are refused with the file name and the reason",
     check_error(bad, "'seqedit.lambda'");
     rewrite(good, bad, Rewrite{{{"seqedit.next_serial", "abc"}}, {}, {}, {}});
     check_error(bad, "'seqedit.next_serial'");
-    rewrite(good, bad, Rewrite{{{"seqedit.state_version", "2"}}, {}, {}, {}});
-    check_error(bad, "version 2 is not supported");
+    rewrite(good, bad, Rewrite{{{"seqedit.state_version", "3"}}, {}, {}, {}});
+    check_error(bad, "version 3 is not supported");
+    rewrite(good, bad, Rewrite{{{"seqedit.checksum", "md5:0123"}}, {}, {}, {}});
+    check_error(bad, "names no known algorithm");
   }
   SECTION("changed metadata value: checksum") {
     rewrite(good, bad, Rewrite{{{"seqedit.steps", "4"}}, {}, {}, {}});
@@ -262,7 +267,7 @@ TEST_CASE("a failed save leaves the previous state file intact", "[state][errors
   const auto p = make_problem<double>(kDv, kDk, kN, 1, 8, false);
   seqedit::SequentialEditor<double> ed(p.w0, p.c0, config_objective<double>(Config::Memit));
   {
-    sio::testing::ScopedWriteFailure fail(100);
+    seqedit_test::ScopedWriteFailure fail(100);
     CHECK_THROWS_AS(sio::save_editor_state(path, ed), sio::io_error);
   }
   CHECK(read_bytes(path) == before);
@@ -325,3 +330,132 @@ template void sio::save_editor_state<double, seqedit::Prune<double>>(
 template seqedit::SequentialEditor<double, seqedit::Rect<double>> sio::load_editor_state<double, seqedit::Rect<double>>(
     const std::string&, const seqedit::Rect<double>&);
 template seqedit::EditorState<float> sio::read_editor_state<float>(const std::string&, sio::EditorStateInfo*);
+
+// ------------------------------------------------------------------ version 1 files, checksum
+
+namespace {
+
+double rel_err_d(const Eigen::MatrixXd& x, const Eigen::MatrixXd& ref) { return (x - ref).norm() / ref.norm(); }
+
+/// Writes `ed` as a version-1 state file, exactly as the version-1 writer did: W_t as
+/// `weights`, no drift probes, the word-wise `seqedit-hash64` checksum.
+void write_version1(const std::string& path, const seqedit::SequentialEditor<double>& ed) {
+  const auto s = ed.state();
+  std::map<std::string, std::string> meta;
+  meta["format"] = "pt";
+  meta["seqedit.state_version"] = "1";
+  meta["seqedit.scalar"] = "float64";
+  meta["seqedit.lambda"] = sio::detail::exact_real(s.objective.lambda);
+  meta["seqedit.alpha"] = sio::detail::exact_real(s.objective.alpha);
+  meta["seqedit.history"] = "aligned";
+  meta["seqedit.compensation"] = "none";
+  meta["seqedit.steps"] = std::to_string(s.steps);
+  meta["seqedit.editor_tag"] = sio::detail::hex64(s.editor_tag);
+  meta["seqedit.next_serial"] = std::to_string(s.next_serial);
+  meta["seqedit.regulariser"] = "none";
+  meta["seqedit.value_dim"] = std::to_string(s.initial_weights.rows());
+  meta["seqedit.key_dim"] = std::to_string(s.initial_weights.cols());
+  meta["seqedit.reduced_dim"] = std::to_string(s.system_inverse.rows());
+  meta["seqedit.journal_size"] = std::to_string(s.journal_serials.size());
+  std::vector<std::pair<std::string, Eigen::MatrixXd>> mats = {
+      {"initial_weights", s.initial_weights}, {"weights", s.weights},       {"system_inverse", s.system_inverse},
+      {"journal_keys", s.journal_keys},       {"journal_values", s.journal_values}};
+  std::vector<char> serials(8 * s.journal_serials.size());
+  for (std::size_t j = 0; j < s.journal_serials.size(); ++j)
+    sio::detail::store_le64(reinterpret_cast<unsigned char*>(serials.data()) + 8 * j, s.journal_serials[j]);
+  sio::detail::LegacyStateHasher h;
+  const auto str = [&h](const std::string& x) {
+    unsigned char b[8];
+    sio::detail::store_le64(b, x.size());
+    h.update(b, 8);
+    h.update(x.data(), x.size());
+  };
+  const auto u64 = [&h](std::uint64_t v) {
+    unsigned char b[8];
+    sio::detail::store_le64(b, v);
+    h.update(b, 8);
+  };
+  for (const auto& kv : meta) {
+    str(kv.first);
+    str(kv.second);
+  }
+  for (const auto& nm : mats) {
+    const std::vector<char> bytes = sio::detail::encode_matrix(nm.second, sio::DType::F64);
+    str(nm.first);
+    str("F64");
+    u64(2);
+    u64(std::uint64_t(nm.second.rows()));
+    u64(std::uint64_t(nm.second.cols()));
+    h.update(bytes.data(), bytes.size());
+  }
+  str("journal_serials");
+  str("I64");
+  u64(1);
+  u64(s.journal_serials.size());
+  h.update(serials.data(), serials.size());
+  meta["seqedit.checksum"] = "seqedit-hash64:" + sio::detail::hex64(h.finish());
+  sio::SafetensorsWriter w;
+  for (const auto& kv : meta) w.set_metadata(kv.first, kv.second);
+  for (const auto& nm : mats) w.add(nm.first, nm.second, sio::DType::F64);
+  w.add_raw("journal_serials", sio::DType::I64, {std::int64_t(s.journal_serials.size())}, serials);
+  w.write(path);
+}
+
+}  // namespace
+
+TEST_CASE("version-1 state files (earlier checksum, W_t, no probes) still load", "[state][compat]") {
+  const auto p = make_problem<double>(kDv, kDk, kN, 4, 21, false);
+  seqedit::SequentialEditor<double> ed(p.w0, p.c0, config_objective<double>(Config::Memit));
+  for (int t = 0; t < 3; ++t) ed.apply(p.ks[std::size_t(t)], p.vs[std::size_t(t)]);
+  TempDir dir;
+  const std::string v1 = dir.file("v1.safetensors");
+  write_version1(v1, ed);
+  const auto info = sio::read_editor_state_info(v1, true);
+  CHECK(info.state_version == 1);
+  CHECK(info.checksum_algorithm == "seqedit-hash64");
+  CHECK(info.checksum_verified);
+  CHECK(std::isnan(info.drift_estimate));
+  CHECK_FALSE(info.has_drift_probes);
+  auto loaded = sio::load_editor_state<double>(v1);
+  CHECK(std::isnan(loaded.drift_estimate()));
+  CHECK(loaded.journal().ids() == ed.journal().ids());
+  // D is recovered as W_t − W0: equal to the editor's D up to one rounding of W_t.
+  CHECK(rel_err_d(loaded.cumulative_update(), ed.cumulative_update()) < 1e-14);
+  ed.apply(p.ks[3], p.vs[3]);
+  loaded.apply(p.ks[3], p.vs[3]);
+  CHECK(rel_err_d(loaded.cumulative_update(), ed.cumulative_update()) < 1e-13);
+  loaded.refresh(p.c0);
+  CHECK(loaded.drift_estimate() < 1e-13);
+
+  // A flipped data byte of a version-1 file is caught by the version-1 checksum.
+  std::string bytes = read_bytes(v1);
+  bytes[bytes.size() - 20] = char(bytes[bytes.size() - 20] ^ 0x04);
+  const std::string bad = dir.file("bad.safetensors");
+  write_bytes(bad, bytes);
+  check_error(bad, "checksum mismatch", "tensor 'journal_serials': serial");
+  // A version-1 file claiming the new algorithm is refused.
+  rewrite(v1, bad, Rewrite{{{"seqedit.checksum", "xxh3-64:0000000000000000"}}, {}, {}, {}});
+  check_error(bad, "does not use the algorithm of version 1");
+}
+
+TEST_CASE("state checksum is XXH3-64 (known answers) and its errors are seqedit::error", "[state][checksum]") {
+  // Known answers of XXH3-64 (xxHash's reference values): "" and "abc".
+  sio::detail::StateHasher empty(sio::detail::StateChecksum::Xxh3_64);
+  CHECK(empty.finish() == 0x2D06800538D394C2ULL);
+  sio::detail::StateHasher abc(sio::detail::StateChecksum::Xxh3_64);
+  abc.update("abc", 3);
+  CHECK(abc.finish() == 0x78AF5F94892F3950ULL);
+
+  TempDir dir;
+  const std::string good = dir.file("good.safetensors");
+  write_memit_state(good);
+  const auto info = sio::read_editor_state_info(good, true);
+  CHECK(info.state_version == 2);
+  CHECK(info.checksum.rfind("xxh3-64:", 0) == 0);
+  CHECK(info.checksum.size() == 8 + 16);
+  const std::string bad = dir.file("bad.safetensors");
+  rewrite(good, bad, Rewrite{{{"seqedit.steps", "4"}}, {}, {}, {}});
+  CHECK_THROWS_AS(sio::load_editor_state<double>(bad), seqedit::error);
+  CHECK_THROWS_AS(sio::load_editor_state<double>(bad), std::runtime_error);
+  CHECK_THROWS_AS(sio::load_editor_state<double>(dir.file("missing.safetensors")), seqedit::error);
+}
