@@ -103,7 +103,7 @@ def main():
         "speedup_vs_torch_solve": m_ref / m_pf,
         "editor_vs_torch_solve_rel_diff": err,
     }
-    print(f"GPT-2 XL layer shape d_k={a.dk}, d_v={a.dv}, n={a.n}, {a.dtype}; load {res['machine']['load_avg_1min']:.2f}")
+    print(f"layer shape d_k={a.dk}, d_v={a.dv}, n={a.n}, {a.dtype}; load {res['machine']['load_avg_1min']:.2f}")
     print(f"  editor construction           {t_build:8.3f} s")
     print(f"  step from C++   (median of {a.repeats})  {m_cpp:8.4f} s")
     print(f"  step from Python, Fortran in  {m_pf:8.4f} s   overhead {100 * res['python_overhead_fortran']:+.2f}%")
