@@ -252,7 +252,10 @@ TEST_CASE("a near-indefinite downdate in double is accurate to its amplification
   INFO("amplification " << amp << ", kappa " << kappa << ", error " << err);
   CHECK(amp > 1e5);
   // The error stays within the round-off the amplification and the conditioning allow.
-  CHECK(err < 10 * eps<double>() * amp * kappa);
+  CHECK(err < 100 * eps<double>() * amp * kappa);
+  // The drift estimate sees the damage: within a factor 10 of the true error.
+  CHECK(ed.drift_estimate() <= 10 * err);
+  CHECK(ed.drift_estimate() >= err / 10);
   // refresh(C0) brings the inverse back to the round-off of a fresh factorisation.
   ed.refresh(c0);
   CHECK(ed.drift_estimate() < 1e3 * eps<double>() * kappa);
