@@ -73,8 +73,7 @@ std::string checkpoint_difference(const sio::Checkpoint& ck, const sio::TensorLo
   const Eigen::Index rows = in_out ? w.cols() : w.rows(), cols = in_out ? w.rows() : w.cols();
   if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols)
     return "its shape " + shape_text(t.shape) + " does not match the state's W (" + matrix_shape(w.rows(), w.cols()) + ")";
-  const Matrix<Scalar> stored = in_out ? Matrix<Scalar>(w.transpose()) : w;
-  if (sio::detail::encode_matrix(stored, t.dtype) == f.read_raw(loc.tensor)) return "";
+  if (ck.stores(loc, w)) return "";
   const Matrix<Scalar> now = ck.load<Scalar>(loc);
   const double diff = double((now - w).norm()), wn = double(w.norm());
   return "max |difference| " + fmt_real(double((now - w).cwiseAbs().maxCoeff()), 3) + ", relative Frobenius " +

@@ -8,6 +8,7 @@
 #include <seqedit/io/editor_state.hpp>
 #include <seqedit/io/io.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -48,6 +49,9 @@ void inspect_state(std::ostream& os, const std::string& path) {
   os << "  journal         " << info.journal_serials.size() << " live edits, ids "
      << serial_ranges(info.journal_serials) << "\n";
   os << "  next id         " << info.next_serial << "\n";
+  os << "  drift estimate  "
+     << (std::isnan(info.drift_estimate) ? std::string("unknown") : fmt_real(info.drift_estimate, 4))
+     << " (relative error of the stored inverse on its probes, when saved)\n";
   os << "  editor tag      " << hex_u64(info.editor_tag) << "\n";
   if (!info.extra_metadata.empty()) {
     os << "  recorded by the tool:\n";

@@ -4,7 +4,8 @@
 //   seqedit verify --state S (--stats NPZ | --c0 FILE) [--tolerance T]
 //
 // Exit 0 if the relative deviation |D - D*|/|D*| (with compensation |D - D* - e|/|D*|) is
-// within the tolerance, 1 if not, 2 on an error.
+// within the tolerance, 1 if not, 2 on an error. Also prints the editor's drift estimate
+// (SequentialEditor::drift_estimate: the relative error of the stored M_t⁻¹ on four probes).
 
 #include "cli_common.hpp"
 #include "cli_inputs.hpp"
@@ -15,6 +16,7 @@
 #include <seqedit/io/editor_state.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <string>
 
@@ -46,6 +48,10 @@ int run_verify(const VerifyArgs& a, const sio::EditorStateInfo& info, const Edit
             << (rep.relative ? "" : " (absolute: D* = 0)") << "\n";
   if (rep.compensated_deviation)
     std::cout << "  |D - D* - e|_F / |D*|_F   = " << fmt_real(*rep.compensated_deviation, 4) << "\n";
+  const double drift = double(ed.drift_estimate());
+  std::cout << "  drift estimate of M^-1    = "
+            << (std::isnan(drift) ? std::string("unknown (state written before drift monitoring)") : fmt_real(drift, 4))
+            << "\n";
   const double judged = rep.judged();
   const bool ok = judged <= tol;
   std::cout << (ok ? "OK" : "FAILED") << ": " << fmt_real(judged, 4) << (ok ? " <= " : " > ") << "tolerance "

@@ -174,15 +174,19 @@ std::map<std::string, std::string> method_metadata(const MethodSettings& m) {
   return meta;
 }
 
+RegulariserKind described_regulariser(const std::string& path, const std::string& desc) {
+  if (desc == seqedit::NoRegulariser<double>().describe()) return RegulariserKind::None;
+  if (desc == seqedit::Prune<double>().describe()) return RegulariserKind::Prune;
+  if (desc.compare(0, 5, "rect ") == 0) return RegulariserKind::Rect;
+  throw cli_error(path + ": regulariser '" + desc + "' is not one the seqedit tool knows (none, prune, rect p=...)");
+}
+
 double parse_rect_description(const std::string& path, const std::string& desc) {
-  if (desc.compare(0, 7, "rect p=") != 0)
-    throw cli_error(path + ": regulariser '" + desc + "' is not one the seqedit tool knows (none, prune, rect p=...)");
-  errno = 0;
-  char* end = nullptr;
-  const double p = std::strtod(desc.c_str() + 7, &end);
-  if (errno != 0 || end != desc.c_str() + desc.size() || !(p > 0 && p <= 1))
-    throw cli_error(path + ": regulariser '" + desc + "' has an invalid ratio");
-  return p;
+  try {
+    return seqedit::Rect<double>::parse(desc).ratio();  // the constructor checks p in (0, 1]
+  } catch (const std::invalid_argument& e) {
+    throw cli_error(path + ": regulariser '" + desc + "' is not a valid RECT description (" + e.what() + ")");
+  }
 }
 
 }  // namespace seqedit_cli

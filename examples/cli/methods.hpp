@@ -111,17 +111,24 @@ decltype(auto) with_regulariser(const MethodSettings& m, F&& f) {
   return f(seqedit::NoRegulariser<Scalar>());
 }
 
-/// The ratio of a state's "rect p=<ratio>" regulariser description; throws cli_error
+/// Which of the tool's regularisers a state's description names (`describe()`: "none",
+/// "prune", "rect p=<ratio>"); throws cli_error naming `path` for any other.
+RegulariserKind described_regulariser(const std::string& path, const std::string& desc);
+
+/// The ratio of a state's "rect p=<ratio>" description (`Rect::parse`); throws cli_error
 /// naming `path` if it is malformed.
 double parse_rect_description(const std::string& path, const std::string& desc);
 
-/// Calls `f(regulariser)` with the regulariser a state file names ("none", "prune",
-/// "rect p=<ratio>").
+/// Calls `f(regulariser)` with the regulariser a state file names, parsed by the
+/// regulariser's own `parse`.
 template <typename Scalar, typename F>
 decltype(auto) with_described_regulariser(const std::string& path, const std::string& desc, F&& f) {
-  if (desc == "none") return f(seqedit::NoRegulariser<Scalar>());
-  if (desc == "prune") return f(seqedit::Prune<Scalar>());
-  return f(seqedit::Rect<Scalar>(parse_rect_description(path, desc)));
+  switch (described_regulariser(path, desc)) {
+    case RegulariserKind::Prune: return f(seqedit::Prune<Scalar>::parse(desc));
+    case RegulariserKind::Rect: return f(seqedit::Rect<Scalar>(parse_rect_description(path, desc)));
+    case RegulariserKind::None: break;
+  }
+  return f(seqedit::NoRegulariser<Scalar>::parse(desc));
 }
 
 /// The objective of the method, in the working precision.

@@ -181,6 +181,10 @@ def main():
     rc, out, err = tool.run("verify", "--state", state, "--stats", stats)
     print(out + err)
     check(rc == 0 and "OK" in out, "verify passes after two edits")
+    drift = [l for l in out.splitlines() if "drift estimate" in l]
+    drift_value = float(drift[0].split("=")[1]) if drift and "unknown" not in drift[0] else None
+    check(drift_value is not None and 0 <= drift_value < 1e-10,
+          "verify prints the editor's drift estimate (%s)" % (drift[0].strip() if drift else "missing"))
 
     for path in [state, model, stats, b1, b2, c0_null, shard]:
         rc, out, err = tool.run("inspect", path)
@@ -188,6 +192,8 @@ def main():
         if path == state:
             print(out)
             check("9 live edits" in out and "1-9" in out, "inspect STATE shows the journal ids")
+            line = [l for l in out.splitlines() if "drift estimate" in l]
+            check(line and "unknown" not in line[0], "inspect STATE shows the saved drift estimate")
         if path == model:
             check("layer 1:" in out and "h.1.mlp.c_proj.weight" in out, "inspect DIR lists each layer's FFN tensor")
         if path == stats:
