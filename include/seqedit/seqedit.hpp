@@ -4,6 +4,7 @@
 /// \file seqedit.hpp
 /// Umbrella header of the solvers (the loader is <seqedit/io/io.hpp>, a separate target).
 
+#include "alignment.hpp"
 #include "errors.hpp"
 #include "journal.hpp"
 #include "objective.hpp"
