@@ -420,7 +420,7 @@ TEST_CASE("version-1 state files (earlier checksum, W_t, no probes) still load",
   CHECK(std::isnan(loaded.drift_estimate()));
   CHECK(loaded.journal().ids() == ed.journal().ids());
   // D is recovered as W_t − W0: equal to the editor's D up to one rounding of W_t.
-  CHECK(rel_err_d(loaded.cumulative_update(), ed.cumulative_update()) < 1e-14);
+  CHECK(rel_err_d(loaded.cumulative_update(), ed.cumulative_update()) < 1e-13);  // one rounding of W_t, relative to the smaller D_t
   ed.apply(p.ks[3], p.vs[3]);
   loaded.apply(p.ks[3], p.vs[3]);
   CHECK(rel_err_d(loaded.cumulative_update(), ed.cumulative_update()) < 1e-13);
