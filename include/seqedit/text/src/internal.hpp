@@ -135,6 +135,10 @@ SplitBehavior parse_behavior(const json& v, const std::string& where);
 std::vector<NormalizedString> split_normalized(
     const NormalizedString& s, std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>> matches,
     SplitBehavior behavior, bool invert = false);
+/// The byte ranges of the pieces of split_normalized (non-empty, in order).
+std::vector<std::pair<std::size_t, std::size_t>> split_ranges(
+    std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>> matches, SplitBehavior behavior,
+    bool invert = false);
 /// Matches of a character predicate: every matching character is one match.
 template <class Pred>
 std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>> char_matches(std::string_view s, Pred pred);

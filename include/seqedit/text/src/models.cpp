@@ -9,20 +9,28 @@
 #include <queue>
 #include <sstream>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 namespace seqedit {
 namespace text {
 namespace detail {
 namespace {
 
-/// Token string → id and id → token string of a model, checked for collisions.
+/// Hash of a token string (XXH3, 64 bits).
+inline std::uint64_t hash_bytes(std::string_view s) { return XXH3_64bits(s.data(), s.size()); }
+
+/// Token string → id and id → token string of a model, checked for collisions. The
+/// string → id direction is an open-addressing table of ids (linear probing, at most half
+/// full) looked up by string_view: no key copy, one probe sequence per lookup.
 struct Vocabulary {
-  std::unordered_map<std::string, std::int32_t> ids;
   std::vector<std::string> tokens;    // by id ("" = hole)
   std::vector<std::uint8_t> present;  // by id
+  std::size_t count = 0;              // number of tokens
 
   void read(const json& vocab, const std::string& path, const BuildContext& ctx) {
     if (!vocab.is_object()) ctx.fail(path, "expected an object of token: id");
-    ids.reserve(vocab.size() * 2);
+    reserve(vocab.size());
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
       if (!it->is_number_integer()) ctx.fail(path + "['" + it.key() + "']", "expected an integer id");
       const std::int64_t id = it->get<std::int64_t>();
@@ -40,22 +48,45 @@ struct Vocabulary {
     }
     if (present[u])
       ctx.fail(path + "['" + token + "']", "id " + std::to_string(id) + " is also the id of '" + tokens[u] + "'");
+    const bool known = find(token).has_value();  // string → id keeps the first id
+    if (2 * (count + 1) + 2 > slots_.size()) reserve(count + 1);
     tokens[u] = token;
     present[u] = 1;
-    ids.emplace(token, id);
+    ++count;
+    if (!known) insert_slot(id);
   }
   std::optional<std::int32_t> find(std::string_view t) const {
-    thread_local std::string key;  // no allocation per lookup (C++17 has no heterogeneous find)
-    key.assign(t.data(), t.size());
-    const auto it = ids.find(key);
-    if (it == ids.end()) return std::nullopt;
-    return it->second;
+    if (slots_.empty()) return std::nullopt;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(hash_bytes(t)) & mask;; i = (i + 1) & mask) {
+      const std::int32_t id = slots_[i];
+      if (id < 0) return std::nullopt;
+      if (tokens[static_cast<std::size_t>(id)] == t) return id;
+    }
   }
   const std::string* token(std::int32_t id) const {
     if (id < 0 || static_cast<std::size_t>(id) >= tokens.size() || !present[static_cast<std::size_t>(id)])
       return nullptr;
     return &tokens[static_cast<std::size_t>(id)];
   }
+
+ private:
+  /// Makes room for n tokens (the table at most half full); rehashes the present ones.
+  void reserve(std::size_t n) {
+    std::size_t size = 16;
+    while (size < 2 * n + 2) size *= 2;
+    if (size <= slots_.size()) return;
+    slots_.assign(size, -1);
+    for (std::size_t id = 0; id < tokens.size(); ++id)
+      if (present[id] && !find(tokens[id])) insert_slot(static_cast<std::int32_t>(id));
+  }
+  void insert_slot(std::int32_t id) {
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = static_cast<std::size_t>(hash_bytes(tokens[static_cast<std::size_t>(id)])) & mask;
+    while (slots_[i] >= 0) i = (i + 1) & mask;
+    slots_[i] = id;
+  }
+  std::vector<std::int32_t> slots_;  // ids, -1 = empty
 };
 
 /// A bounded, locked cache of word → tokens for repeated words.

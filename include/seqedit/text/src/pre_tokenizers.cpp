@@ -3,6 +3,7 @@
 // (and ByteLevel / Metaspace also rewrite characters), keeping alignments.
 #include "internal.hpp"
 
+#include <array>
 #include <memory>
 
 namespace seqedit {
@@ -29,6 +30,13 @@ class ByteLevel final : public PreTokenizer {
   ByteLevel(bool add_prefix_space, bool use_regex, const std::string& where)
       : add_prefix_space_(add_prefix_space) {
     if (use_regex) regex_ = std::make_unique<Regex>(kGpt2Pattern, where);
+    for (int b = 0; b < 256; ++b) {
+      const std::string& c = byte_to_char(static_cast<unsigned char>(b));
+      ByteChar& bc = chars_[static_cast<std::size_t>(b)];
+      bc.len = static_cast<std::uint8_t>(c.size());
+      bc.bytes[0] = c[0];
+      bc.bytes[1] = c.size() > 1 ? c[1] : c[0];
+    }
   }
   void pre_tokenize(Words& words) const override {
     split_each(words, [&](const NormalizedString& w0) {
@@ -44,19 +52,7 @@ class ByteLevel final : public PreTokenizer {
       const NormalizedString& w = prefix ? prefixed : w0;
       // Each piece of the regex split, mapped byte by byte to its character directly.
       std::vector<NormalizedString> pieces;
-      auto emit = [&](std::size_t b, std::size_t e) {
-        if (b == e) return;
-        NormalizedString p;
-        p.text.reserve((e - b) * 2);
-        p.align.reserve((e - b) * 2);
-        for (std::size_t i = b; i < e; ++i) {
-          const std::string& c = byte_to_char(static_cast<unsigned char>(w.text[i]));
-          p.text += c;
-          p.align.insert(p.align.end(), c.size(), w.align[i]);
-        }
-        p.tail = e < w.align.size() ? w.align[e].begin : w.tail;
-        pieces.push_back(std::move(p));
-      };
+      auto emit = [&](std::size_t b, std::size_t e) { emit_mapped(w, b, e, pieces); };
       if (regex_) {
         std::size_t prev = 0;
         for (const auto& [b, e] : regex_->find_all(w.text)) {
@@ -72,9 +68,42 @@ class ByteLevel final : public PreTokenizer {
     });
   }
 
+  /// True without prefix space and regex: the bytes are only mapped.
+  bool maps_only() const { return !add_prefix_space_ && !regex_; }
+
+  /// Appends bytes [b, e) of w mapped to their characters (nothing if b == e).
+  void emit_mapped(const NormalizedString& w, std::size_t b, std::size_t e, Words& out) const {
+    if (b == e) return;
+    // Sized once: every byte's character is 1 or 2 bytes long (U+0021..U+0143).
+    std::size_t n = 0;
+    for (std::size_t i = b; i < e; ++i) n += chars_[static_cast<unsigned char>(w.text[i])].len;
+    NormalizedString p;
+    p.text.resize(n);
+    p.align.resize(n);
+    char* t = p.text.data();
+    Span* a = p.align.data();
+    for (std::size_t i = b; i < e; ++i) {
+      const ByteChar& c = chars_[static_cast<unsigned char>(w.text[i])];
+      t[0] = c.bytes[0];
+      t[c.len - 1] = c.bytes[c.len - 1];
+      a[0] = w.align[i];
+      a[c.len - 1] = w.align[i];
+      t += c.len;
+      a += c.len;
+    }
+    p.tail = e < w.align.size() ? w.align[e].begin : w.tail;
+    out.push_back(std::move(p));
+  }
+
  private:
+  /// The UTF-8 bytes of byte b's character (1 or 2).
+  struct ByteChar {
+    char bytes[2];
+    std::uint8_t len;
+  };
   bool add_prefix_space_;
   std::unique_ptr<Regex> regex_;
+  std::array<ByteChar, 256> chars_{};
 };
 
 class Split final : public PreTokenizer {
@@ -86,11 +115,35 @@ class Split final : public PreTokenizer {
       return split_normalized(w, pattern_.find_matches(w.text), behavior_, invert_);
     });
   }
+  /// The byte ranges of the pieces of w (non-empty, in order).
+  std::vector<std::pair<std::size_t, std::size_t>> ranges(const NormalizedString& w) const {
+    return split_ranges(pattern_.find_matches(w.text), behavior_, invert_);
+  }
 
  private:
   Pattern pattern_;
   SplitBehavior behavior_;
   bool invert_;
+};
+
+/// Split followed by a ByteLevel that only maps bytes (no prefix space, no regex), in one
+/// pass: each piece of the split is mapped straight from the word, never copied first.
+/// The same words as the two pre-tokenizers one after the other.
+class SplitByteLevel final : public PreTokenizer {
+ public:
+  SplitByteLevel(std::unique_ptr<Split> split, std::unique_ptr<ByteLevel> byte_level)
+      : split_(std::move(split)), byte_level_(std::move(byte_level)) {}
+  void pre_tokenize(Words& words) const override {
+    Words out;
+    out.reserve(words.size() * 8);
+    for (const NormalizedString& w : words)
+      for (const auto& [b, e] : split_->ranges(w)) byte_level_->emit_mapped(w, b, e, out);
+    words = std::move(out);
+  }
+
+ private:
+  std::unique_ptr<Split> split_;
+  std::unique_ptr<ByteLevel> byte_level_;
 };
 
 class Whitespace final : public PreTokenizer {
@@ -251,8 +304,17 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& node, const std::st
     const json& list = require(node, "pretokenizers", path, ctx);
     if (!list.is_array()) ctx.fail(path + ".pretokenizers", "expected an array");
     std::vector<std::unique_ptr<PreTokenizer>> items;
-    for (std::size_t i = 0; i < list.size(); ++i)
-      items.push_back(make_pre_tokenizer(list[i], path + ".pretokenizers[" + std::to_string(i) + "]", ctx));
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      auto item = make_pre_tokenizer(list[i], path + ".pretokenizers[" + std::to_string(i) + "]", ctx);
+      auto* bl = dynamic_cast<ByteLevel*>(item.get());
+      if (bl && bl->maps_only() && !items.empty() && dynamic_cast<Split*>(items.back().get())) {
+        std::unique_ptr<Split> split(static_cast<Split*>(items.back().release()));
+        items.back() = std::make_unique<SplitByteLevel>(
+            std::move(split), std::unique_ptr<ByteLevel>(static_cast<ByteLevel*>(item.release())));
+        continue;
+      }
+      items.push_back(std::move(item));
+    }
     return std::make_unique<SequencePreTokenizer>(std::move(items));
   }
   ctx.fail(path + ".type", "unsupported pre-tokenizer '" + type +

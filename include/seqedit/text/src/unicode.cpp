@@ -415,6 +415,15 @@ SplitBehavior parse_behavior(const json& v, const std::string& where) {
 std::vector<NormalizedString> split_normalized(
     const NormalizedString& s, std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>> matches,
     SplitBehavior behavior, bool invert) {
+  const auto ranges = split_ranges(std::move(matches), behavior, invert);
+  std::vector<NormalizedString> out;
+  out.reserve(ranges.size());
+  for (const auto& [b, e] : ranges) out.push_back(s.slice(b, e));
+  return out;
+}
+
+std::vector<std::pair<std::size_t, std::size_t>> split_ranges(
+    std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>> matches, SplitBehavior behavior, bool invert) {
   using Piece = std::pair<std::pair<std::size_t, std::size_t>, bool>;  // (range, remove)
   if (invert)
     for (auto& m : matches) m.second = !m.second;
@@ -455,10 +464,11 @@ std::vector<NormalizedString> split_normalized(
       break;
     }
   }
-  std::vector<NormalizedString> out;
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  out.reserve(pieces.size());
   for (const auto& [range, remove] : pieces) {
     if (remove || range.first == range.second) continue;
-    out.push_back(s.slice(range.first, range.second));
+    out.push_back(range);
   }
   return out;
 }
