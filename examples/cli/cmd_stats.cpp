@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -77,6 +78,13 @@ class StatsCommand : public Command {
     if (model_.empty() || layers_.empty() || corpus_.empty())
       throw std::invalid_argument("stats: --model, --layers and --corpus are required");
     const std::vector<int> layers = parse_layers(layers_);
+    // The output folder is made (with its parents) before any work, so that a folder
+    // that cannot be made fails at once, not after the corpus pass.
+    std::error_code ec;
+    std::filesystem::create_directories(out_, ec);
+    if (ec || !std::filesystem::is_directory(out_))
+      throw std::runtime_error("stats: cannot create the output folder '" + out_ + "'" +
+                               (ec ? ": " + ec.message() : std::string()));
     const auto model = seqedit::model::Model<float>::load(model_);
     const auto tok = seqedit::text::Tokenizer::from_checkpoint(model_);
     std::vector<std::string> texts;
