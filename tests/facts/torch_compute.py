@@ -79,10 +79,8 @@ class GPT2:
         return h @ P["transformer.wte.weight"].t(), outs, key
 
 
-def main():
-    ckpt, inp, outp = sys.argv[1:4]
-    spec = json.load(open(inp))
-    model = GPT2(ckpt)
+def compute(model, spec):
+    """compute_ks (when spec has key_layer) and compute_z of one request; the dict of OUT.json."""
     hp = spec["hparams"]
     L = spec["layer"]
     target = spec["target"]
@@ -140,7 +138,13 @@ def main():
     out = {"losses": losses, "z": (target_init + delta).tolist(), "h": target_init.tolist()}
     if key is not None:
         out["key"] = key.tolist()
-    json.dump(out, open(outp, "w"))
+    return out
+
+
+def main():
+    ckpt, inp, outp = sys.argv[1:4]
+    spec = json.load(open(inp))
+    json.dump(compute(GPT2(ckpt), spec), open(outp, "w"))
 
 
 if __name__ == "__main__":
