@@ -32,6 +32,7 @@
 #include <Eigen/Core>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -111,8 +112,11 @@ class FactEditor {
   /// either succeeds or throws and changes nothing (editors and model weights).
   /// \throws std::invalid_argument for a case id already applied (retract it first) or given
   /// twice.
+  /// `progress`, if set, is called with one line per request (its z optimisation) and per
+  /// layer (its step).
   BatchReport apply(model::Model<float>& model, const text::Tokenizer& tok, const std::vector<Request>& batch,
-                    const ContextTemplates& templates, bool incremental = true);
+                    const ContextTemplates& templates, bool incremental = true,
+                    const std::function<void(const std::string&)>& progress = {});
 
   /// Removes the facts of `case_ids` from every layer exactly (each layer's D becomes the OTE
   /// of its remaining columns) and writes the weights into `model`. Needs History::Aligned.

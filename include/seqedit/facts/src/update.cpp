@@ -163,7 +163,7 @@ void FactEditor::restore(model::Model<float>& model, Snapshot& s) {
 
 BatchReport FactEditor::apply(model::Model<float>& model, const text::Tokenizer& tok,
                               const std::vector<Request>& batch, const ContextTemplates& templates,
-                              bool incremental) {
+                              bool incremental, const std::function<void(const std::string&)>& progress) {
   BatchReport rep;
   if (batch.empty()) return rep;
   std::set<std::int64_t> seen;
@@ -183,6 +183,10 @@ BatchReport FactEditor::apply(model::Model<float>& model, const text::Tokenizer&
     Z.col(static_cast<Eigen::Index>(j)) = tv.z;
     rep.z_iterations.push_back(tv.iterations);
     rep.z_final_loss.push_back(tv.losses.back());
+    if (progress)
+      progress("request " + std::to_string(j + 1) + "/" + std::to_string(batch.size()) + " (case_id " +
+               std::to_string(batch[j].case_id) + "): z in " + std::to_string(tv.iterations) + " iterations, loss " +
+               std::to_string(tv.losses.front()) + " -> " + std::to_string(tv.losses.back()));
   }
   std::vector<std::vector<EditId>> ids(static_cast<std::size_t>(m));
   // A step that fails in a later layer leaves the earlier layers of this batch applied:
@@ -201,6 +205,9 @@ BatchReport FactEditor::apply(model::Model<float>& model, const text::Tokenizer&
       return Eigen::MatrixXd(ed.weights());
     });
     model.set_ffn_output(l, w.cast<float>());
+    if (progress)
+      progress("layer " + std::to_string(l) + " (" + std::to_string(i + 1) + "/" + std::to_string(m) +
+               "): " + std::to_string(batch.size()) + " keys, |R|_F = " + std::to_string(R.norm()));
   }
   } catch (...) {
     restore(model, snap);
