@@ -2,6 +2,11 @@
 // and rewrites the tensor and the state.
 //
 //   seqedit retract --state S --ids ID... --model DIR --layer N [--stats NPZ | --c0 FILE]
+//   seqedit retract --state DIR --cases ID... [--model DIR] (--out DIR | --in-place)
+//
+// The second form works on the state folder of `seqedit edit-facts` (it holds manifest.json):
+// it removes the facts of those case ids from every edited layer exactly and writes the
+// checkpoint (by default the one the state was last written to) and the state.
 //
 // A retraction is a downdate of M_t⁻¹ (math.md section 7). If round-off makes it look
 // indefinite, the editor refuses it and stays unchanged; given C0 (--stats or --c0), the
@@ -10,6 +15,7 @@
 #include "cli_common.hpp"
 #include "cli_inputs.hpp"
 #include "command.hpp"
+#include "fact_run.hpp"
 #include "methods.hpp"
 
 #include <seqedit/errors.hpp>
@@ -81,10 +87,14 @@ class RetractCommand : public Command {
     return "Remove earlier edits exactly (as if never made) by their ids; rewrites the tensor and the state";
   }
   void add_options(CLI::App& app) override {
-    app.add_option("--state", a_.state, "Editor state file written by `seqedit edit`")->required();
-    app.add_option("--ids", a_.ids, "Edit ids to retract (printed by `edit`, listed by `inspect STATE`)")->required();
-    app.add_option("--model", a_.model, "Checkpoint folder")->required();
-    app.add_option("--layer", a_.layer, "Layer index (must be the state's)")->required();
+    app.add_option("--state", a_.state, "Editor state file written by `seqedit edit`, or the run state folder of "
+                                        "`seqedit edit-facts`")->required();
+    app.add_option("--ids", a_.ids, "Edit ids to retract (printed by `edit`, listed by `inspect STATE`)");
+    app.add_option("--cases", f_.cases, "Run state folder: the case ids of the facts to remove");
+    app.add_option("--model", a_.model, "Checkpoint folder (run state: default the one it was last written to)");
+    app.add_option("--layer", a_.layer, "Layer index (must be the state's)");
+    app.add_option("--out", f_.out, "Run state folder: write the checkpoint into this new folder");
+    app.add_flag("--in-place", f_.in_place, "Run state folder: rewrite the edited shards in place");
     app.add_option("--tensor", a_.tensor, "The edited tensor, if it was given to `edit` with --tensor");
     app.add_option("--orientation", a_.orientation, "With --tensor: out-in or in-out");
     app.add_flag("--force", a_.force, "Continue even if the checkpoint tensor differs from the state's weights");
@@ -94,6 +104,20 @@ class RetractCommand : public Command {
     app.add_option("--c0", a_.c0, "C0 file (.npy, .safetensors or .npz), used as --stats is");
   }
   int run() override {
+    if (std::filesystem::is_directory(a_.state)) {
+      if (!std::filesystem::is_regular_file(a_.state + "/manifest.json"))
+        throw cli_error(a_.state + ": a folder without manifest.json is not a run state of `seqedit edit-facts`");
+      if (!fact_run_retract()) throw cli_error("this build of seqedit has no fact pipeline (seqedit::facts)");
+      if (!a_.ids.empty() || a_.layer >= 0)
+        throw cli_error("a run state is retracted by --cases, not --ids / --layer");
+      f_.state = a_.state;
+      f_.model = a_.model;
+      return fact_run_retract()(f_);
+    }
+    if (!f_.cases.empty() || !f_.out.empty() || f_.in_place)
+      throw cli_error(a_.state + ": --cases, --out and --in-place need a run state folder of `seqedit edit-facts`");
+    if (a_.ids.empty() || a_.model.empty() || a_.layer < 0)
+      throw cli_error("retract of a state file needs --ids, --model and --layer");
     if (!a_.stats.empty() && !a_.c0.empty()) throw cli_error("give either --stats or --c0, not both");
     for (const std::string& f : {a_.stats, a_.c0})
       if (!f.empty() && !std::filesystem::is_regular_file(f)) throw cli_error(f + ": no such file");
@@ -112,6 +136,7 @@ class RetractCommand : public Command {
 
  private:
   RetractArgs a_;
+  FactRunRetractArgs f_;
 };
 
 }  // namespace

@@ -2,6 +2,10 @@
 // with the state's cumulative update (seqedit::verify_alignment, include/seqedit/alignment.hpp).
 //
 //   seqedit verify --state S (--stats NPZ | --c0 FILE) [--tolerance T]
+//   seqedit verify --state DIR [--stats DIR] [--tolerance T]
+//
+// The second form checks every layer of a run state folder of `seqedit edit-facts`
+// (manifest.json), with C0 from the statistics folder the run recorded (or --stats DIR).
 //
 // Exit 0 if the relative deviation |D - D*|/|D*| (with compensation |D - D* - e|/|D*|) is
 // within the tolerance, 1 if not, 2 on an error. Also prints the editor's drift estimate
@@ -10,6 +14,7 @@
 #include "cli_common.hpp"
 #include "cli_inputs.hpp"
 #include "command.hpp"
+#include "fact_run.hpp"
 #include "methods.hpp"
 
 #include <seqedit/alignment.hpp>
@@ -17,6 +22,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -67,12 +73,20 @@ class VerifyCommand : public Command {
            "|D - D*|/|D*| (with compensation: |D - D* - e|/|D*|) is within --tolerance, else 1";
   }
   void add_options(CLI::App& app) override {
-    app.add_option("--state", a_.state, "Editor state file")->required();
+    app.add_option("--state", a_.state, "Editor state file, or the run state folder of `seqedit edit-facts`")
+        ->required();
     app.add_option("--stats", a_.stats, "MEMIT statistics npz (C0 = mom2 / count)");
     app.add_option("--c0", a_.c0, "C0 file (.npy, .safetensors or .npz)");
     app.add_option("--tolerance", a_.tolerance, "Relative tolerance (default 1e-8 for double, 1e-3 for float)");
   }
   int run() override {
+    if (std::filesystem::is_directory(a_.state)) {
+      if (!std::filesystem::is_regular_file(a_.state + "/manifest.json"))
+        throw cli_error(a_.state + ": a folder without manifest.json is not a run state of `seqedit edit-facts`");
+      if (!fact_run_verify()) throw cli_error("this build of seqedit has no fact pipeline (seqedit::facts)");
+      if (!a_.c0.empty()) throw cli_error("a run state is verified with --stats DIR, not --c0");
+      return fact_run_verify()(FactRunVerifyArgs{a_.state, a_.stats, a_.tolerance});
+    }
     if (a_.stats.empty() == a_.c0.empty()) throw cli_error("verify needs exactly one of --stats NPZ or --c0 FILE");
     const sio::EditorStateInfo info = sio::read_editor_state_info(a_.state);
     return with_state_editor(a_.state, info, [&](const auto& ed) { return run_verify(a_, info, ed); });
