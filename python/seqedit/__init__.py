@@ -37,7 +37,7 @@ ProgressCallback = Callable[[str, float], Any]
 
 __all__ = [
     "EditId", "Error", "FormatError", "IoError", "Journal", "NullSpaceProjector", "NumericalError", "Objective",
-    "OneTimeEditor", "Prune", "Rect", "SequentialEditor", "Encoding", "Tokenizer", "background_jobs", "load_state",
+    "OneTimeEditor", "Prune", "Rect", "SequentialEditor", "Encoding", "Model", "Tokenizer", "background_jobs", "load_state",
     "save_state", "state_info", "wait_background",
 ]
 
@@ -779,3 +779,129 @@ class Tokenizer:
     def origin(self) -> str:
         """Where the tokenizer was read from."""
         return str(self._t.origin)
+
+
+# ---------------------------------------------------------------------- model runtime
+
+class Model:
+    """A decoder-only transformer checkpoint (GPT-2, GPT-J, Llama, Mistral, Qwen2) run on the
+    CPU by seqedit::model (pipeline.md §10): forward passes over batches of token-id prompts
+    with the captures the fact pipeline uses, and in-memory replacement of the FFN output
+    projections (the matrices the editors change).
+
+    Conventions (as in C++): positions are 0-based token indices; "at position t" is the
+    state after reading tokens 0..t, so its next-token distribution predicts token t + 1;
+    layers are 0-based blocks, "the output of block l" is HF's ``hidden_states[l + 1]``.
+    Prompts of one call may have different lengths (no padding is involved). Arrays are
+    returned one column per site, in the math orientation of the editors (keys d_k x n).
+
+    Parameters
+    ----------
+    dir : str or os.PathLike
+        The checkpoint folder (config.json + safetensors, single or sharded). The weights are
+        memory-mapped in their stored dtype.
+    dtype : numpy dtype, optional
+        float32 (default, the production type) or float64 (an exact reference).
+
+    Raises
+    ------
+    FormatError
+        Malformed or unsupported config.json or safetensors (the message names the file and
+        the field).
+    IoError
+        A file cannot be read.
+    RuntimeError
+        The extension was built without seqedit::model.
+
+    Notes
+    -----
+    Calls release the GIL; the runtime's OpenMP threads follow ``OMP_NUM_THREADS``. One
+    Model may be used from several threads; its passes run one at a time.
+    """
+
+    def __init__(self, dir: Union[str, "os.PathLike[str]"], dtype: Any = np.float32) -> None:
+        self.dtype = resolve_dtype(dtype)
+        cls = getattr(_ext, "Model_" + _sfx(self.dtype), None)
+        if cls is None:
+            raise RuntimeError("seqedit: this build has no model runtime (the seqedit::model library was not built)")
+        self._m = cls.load(os.fspath(dir))
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The parsed config.json: model_type, vocab_size, d_model, n_layer, n_head, n_kv_head,
+        head_dim, d_ff (the key dimension d_k), max_positions, sliding_window,
+        tie_word_embeddings."""
+        return dict(self._m.config())
+
+    @property
+    def dir(self) -> str:
+        """The checkpoint folder."""
+        return str(self._m.dir)
+
+    @staticmethod
+    def _prompts(prompts: Sequence[Sequence[int]]) -> List[List[int]]:
+        return [[int(t) for t in p] for p in prompts]
+
+    @staticmethod
+    def _sites(sites: Sequence[Sequence[int]]) -> List[tuple]:
+        return [(int(s[0]), int(s[1])) for s in sites]
+
+    def run(self, prompts: Sequence[Sequence[int]], *, logprobs: Sequence[Sequence[int]] = (),
+            distributions: Sequence[Sequence[int]] = (), logits: Sequence[Sequence[int]] = (),
+            key_layers: Sequence[int] = (), key_sites: Sequence[Sequence[int]] = (),
+            residual_layers: Sequence[int] = (), residual_sites: Sequence[Sequence[int]] = ()) -> Dict[str, Any]:
+        """One forward pass with every capture the runtime offers.
+
+        Parameters
+        ----------
+        prompts : list of lists of int
+            Token ids, one list per prompt (each at least one token).
+        logprobs : list of (prompt, position, token)
+            log p(token | prompt[0..position]).
+        distributions, logits : list of (prompt, position)
+            Full next-token log-softmax / raw LM-head outputs at those sites.
+        key_layers, key_sites
+            The input of the FFN output projection (the key, pipeline.md §4) of each layer at
+            every site.
+        residual_layers, residual_sites
+            The output of each block at every site, before any intervention (MEMIT's h, §5).
+
+        Returns
+        -------
+        dict
+            ``logprobs`` (list of float), ``distributions`` and ``logits`` (vocab x sites),
+            ``keys`` (list per key layer of d_k x sites), ``residuals`` (list per residual
+            layer of d x sites). ValueError for a site or token out of range.
+        """
+        return dict(self._m.run(self._prompts(prompts), [(int(q[0]), int(q[1]), int(q[2])) for q in logprobs],
+                                self._sites(distributions), self._sites(logits), [int(x) for x in key_layers],
+                                self._sites(key_sites), [int(x) for x in residual_layers], self._sites(residual_sites)))
+
+    def keys(self, prompts: Sequence[Sequence[int]], layer: int, sites: Sequence[Sequence[int]]) -> np.ndarray:
+        """The keys of block ``layer`` at ``sites``: d_k x len(sites)."""
+        return self.run(prompts, key_layers=[layer], key_sites=sites)["keys"][0]
+
+    def hidden(self, prompts: Sequence[Sequence[int]], layer: int, sites: Sequence[Sequence[int]]) -> np.ndarray:
+        """The output of block ``layer`` at ``sites``: d_model x len(sites)."""
+        return self.run(prompts, residual_layers=[layer], residual_sites=sites)["residuals"][0]
+
+    def logprobs(self, prompts: Sequence[Sequence[int]], queries: Sequence[Sequence[int]]) -> np.ndarray:
+        """log p(token | prompt[0..position]) for each (prompt, position, token)."""
+        return np.asarray(self.run(prompts, logprobs=queries)["logprobs"], dtype=np.float64)
+
+    def next_token_logprobs(self, prompts: Sequence[Sequence[int]], sites: Sequence[Sequence[int]]) -> np.ndarray:
+        """The next-token log-softmax at each site: vocab_size x len(sites)."""
+        return self.run(prompts, distributions=sites)["distributions"]
+
+    def ffn_output(self, layer: int) -> np.ndarray:
+        """W of block ``layer`` (d_model x d_k, the editors' orientation), as the model uses it now."""
+        return self._m.ffn_output(int(layer))
+
+    def set_ffn_output(self, layer: int, W: Any) -> None:
+        """Uses W (d_model x d_k) for block ``layer`` from now on (in memory; the files are
+        never written). W is copied; ValueError for a wrong shape or a non-finite entry."""
+        self._m.set_ffn_output(int(layer), as_matrix(W, self.dtype, "W", vector_ok=False))
+
+    def reset_ffn_output(self, layer: int) -> None:
+        """Back to the checkpoint's own W of block ``layer``."""
+        self._m.reset_ffn_output(int(layer))

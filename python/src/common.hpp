@@ -187,6 +187,9 @@ void bind_io(py::module_& m);
 #ifdef SEQEDIT_PY_HAVE_TEXT
 void bind_text(py::module_& m);
 #endif
+#ifdef SEQEDIT_PY_HAVE_MODEL
+void bind_model(py::module_& m);
+#endif
 
 }  // namespace seqedit_py
 

@@ -101,6 +101,9 @@ PYBIND11_MODULE(_seqedit, m) {
 #ifdef SEQEDIT_PY_HAVE_TEXT
   bind_text(m);
 #endif
+#ifdef SEQEDIT_PY_HAVE_MODEL
+  bind_model(m);
+#endif
 
   // At exit: join what has finished, leave the rest running detached (their inputs are
   // leaked rather than released from a thread without the GIL).
