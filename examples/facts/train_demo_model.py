@@ -366,6 +366,10 @@ def main():
     ap.add_argument("--countries", type=int, default=30)
     ap.add_argument("--people", type=int, default=80)
     ap.add_argument("--requests", type=int, default=240)
+    ap.add_argument("--merges", type=int, default=500)
+    ap.add_argument("--n-layer", type=int, default=4)
+    ap.add_argument("--n-embd", type=int, default=64)
+    ap.add_argument("--n-inner", type=int, default=512)
     # One intra-op thread is fastest for a model this small (and far faster on a busy machine:
     # the threads of a parallel region wait for each other at every operation).
     ap.add_argument("--threads", type=int, default=1)
@@ -382,7 +386,7 @@ def main():
     # every fact in every template once as a sentence of its own, so the tokenizer sees them all
     singles = [sentence(tpl, s, o) for rel, s, o in facts for tpl in RELATIONS[rel][1]]
 
-    tok = ByteLevelBPE.train(singles + docs, n_merges=500)
+    tok = ByteLevelBPE.train(singles + docs, n_merges=args.merges)
     print(json.dumps({"phase": "tokenizer", "merges": len(tok.merges),
                       "seconds": round(time.time() - t0, 1)}), flush=True)
     eos_id = len(tok.vocab)
@@ -394,10 +398,10 @@ def main():
         "vocab_size": vocab_size,
         "n_positions": 128,
         "n_ctx": 128,
-        "n_embd": 64,
-        "n_layer": 4,
+        "n_embd": args.n_embd,
+        "n_layer": args.n_layer,
         "n_head": 4,
-        "n_inner": 512,
+        "n_inner": args.n_inner,
         "activation_function": "gelu_new",
         "layer_norm_epsilon": 1e-5,
         "resid_pdrop": 0.0,
