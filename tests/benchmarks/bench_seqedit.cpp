@@ -18,6 +18,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <sys/resource.h>
+
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <Eigen/LU>
@@ -71,6 +73,20 @@ namespace sb = seqedit_bench;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// CPU seconds of the process (user + system, all threads): next to the wall time, it tells
+// a step slowed by other processes on the machine from a step that does more work.
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec) + double(ru.ru_stime.tv_sec) +
+         1e-6 * double(ru.ru_stime.tv_usec);
+}
+
+// One line per timed step on stderr (wall and CPU seconds), for min / median tables.
+void report_step(const std::string& what, double wall, double cpu) {
+  std::fprintf(stderr, "STEP %s wall %.4f cpu %.4f\n", what.c_str(), wall, cpu);
 }
 
 // ------------------------------------------------------------------ shapes and options
@@ -368,15 +384,20 @@ void BM_step_seqedit(benchmark::State& st, Shape sh) {
   guarded(st, [&] {
     auto& c = ctx<T>(sh);
     std::int64_t peak_extra = 0;
+    double cpu_total = 0;
     Mat k, v;
     bool first = true;
     for (auto _ : st) {
       c.batch(c.next_batch++, k, v);
       const std::int64_t base = sb::heap_bytes();
       sb::reset_heap_peak();
+      const double cpu0 = cpu_seconds();
       const auto t0 = Clock::now();
       c.ed->apply(k, v);
-      st.SetIterationTime(seconds_since(t0));
+      const double wall = seconds_since(t0), cpu = cpu_seconds() - cpu0;
+      st.SetIterationTime(wall);
+      cpu_total += cpu;
+      report_step(sh.name + "/" + type_name<T>() + "/step/seqedit", wall, cpu);
       peak_extra = std::max(peak_extra, sb::heap_peak() - base);
       if (first) {
         first = false;
@@ -386,6 +407,7 @@ void BM_step_seqedit(benchmark::State& st, Shape sh) {
     const double scal = double(sizeof(T));
     const double dk = double(sh.dk), dv = double(sh.dv);
     st.counters["flop"] = editor_step_flop<T>(sh);
+    st.counters["cpu_s"] = benchmark::Counter(cpu_total, benchmark::Counter::kAvgIterations);
     st.counters["state_bytes"] = double(c.ed->state_scalars()) * scal;
     st.counters["inverse_bytes"] = double(c.ed->system_inverse().size()) * scal;
     st.counters["weights_bytes"] = 2.0 * dv * dk * scal;
@@ -516,7 +538,7 @@ void BM_retract(benchmark::State& st, Shape sh) {
 // One step of SequentialEditor<T, R> with Algorithm 1 (Compensation::Analytic), started
 // from the plain editor's state (t = 20 + timed steps).
 template <typename T, typename R>
-void run_regularised(benchmark::State& st, Shape sh, const R& reg) {
+void run_regularised(benchmark::State& st, Shape sh, const R& reg, const char* label) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
   auto& c = ctx<T>(sh);
   std::unique_ptr<seqedit::SequentialEditor<T, R>> red;
@@ -528,15 +550,21 @@ void run_regularised(benchmark::State& st, Shape sh, const R& reg) {
   }
   Mat k, v;
   std::int64_t peak_extra = 0;
+  double cpu_total = 0;
   for (auto _ : st) {
     c.batch(c.next_batch++, k, v);
     const std::int64_t base = sb::heap_bytes();
     sb::reset_heap_peak();
+    const double cpu0 = cpu_seconds();
     const auto t0 = Clock::now();
     red->apply(k, v);
-    st.SetIterationTime(seconds_since(t0));
+    const double wall = seconds_since(t0), cpu = cpu_seconds() - cpu0;
+    st.SetIterationTime(wall);
+    cpu_total += cpu;
+    report_step(sh.name + "/" + type_name<T>() + "/step/" + label, wall, cpu);
     peak_extra = std::max(peak_extra, sb::heap_peak() - base);
   }
+  st.counters["cpu_s"] = benchmark::Counter(cpu_total, benchmark::Counter::kAvgIterations);
   st.counters["step_peak_extra_bytes"] = double(peak_extra);
   st.counters["deviation_rel"] = double(red->deviation().norm()) /
                                  std::max(1e-300, double((red->weights() - red->initial_weights()).norm()));
@@ -544,12 +572,12 @@ void run_regularised(benchmark::State& st, Shape sh, const R& reg) {
 
 template <typename T>
 void BM_prune(benchmark::State& st, Shape sh) {
-  guarded(st, [&] { run_regularised<T>(st, sh, seqedit::Prune<T>()); });
+  guarded(st, [&] { run_regularised<T>(st, sh, seqedit::Prune<T>(), "prune"); });
 }
 
 template <typename T>
 void BM_rect(benchmark::State& st, Shape sh) {
-  guarded(st, [&] { run_regularised<T>(st, sh, seqedit::Rect<T>()); });
+  guarded(st, [&] { run_regularised<T>(st, sh, seqedit::Rect<T>(), "rect"); });
 }
 
 // ------------------------------------------------------------------ projector
