@@ -115,11 +115,12 @@ std::vector<sf::LayerWeights> weights_of(const sf::FactEditor& fe) {
 /// Writes the checkpoint (to `out` or in place) and then the state; returns the folder written.
 std::string write_outputs(const sf::FactEditor& fe, const std::string& model_dir, const std::string& out,
                           const std::string& state, const sf::ContextTemplates& templates,
-                          const std::vector<std::string>& original, const std::string& stats_dir) {
+                          const std::vector<std::string>& original, const std::string& stats_dir,
+                          const std::string& label) {
   const auto t0 = std::chrono::steady_clock::now();
   sf::write_edited_checkpoint(model_dir, weights_of(fe), out);
   const std::string written = absolute(out.empty() ? model_dir : out);
-  std::cerr << "edit-facts: checkpoint written to " << written << " (" << since(t0) << " s)\n";
+  std::cerr << label << ": checkpoint written to " << written << " (" << since(t0) << " s)\n";
   if (!state.empty()) {
     const sf::CheckpointFingerprint fp = sf::fingerprint_checkpoint(written, fe.layers());
     try {
@@ -128,7 +129,7 @@ std::string write_outputs(const sf::FactEditor& fe, const std::string& model_dir
       throw std::runtime_error(std::string(e.what()) + "\nthe checkpoint " + written +
                                " was written but the state was not; the state refuses it from now on");
     }
-    std::cerr << "edit-facts: state written to " << state << "\n";
+    std::cerr << label << ": state written to " << state << "\n";
   }
   return written;
 }
@@ -234,7 +235,8 @@ class EditFactsCommand : public Command {
                 [](const std::string& line) { std::cerr << "edit-facts:   " << line << "\n"; });
       std::cerr << "edit-facts: batch " << k + 1 << " done in " << since(t0) << " s\n";
     }
-    const std::string written = write_outputs(*fe, model_, out_, state_, templates, original, absolute(stats_));
+    const std::string written =
+        write_outputs(*fe, model_, out_, state_, templates, original, absolute(stats_), "edit-facts");
     std::cout << "applied " << n << " requests in " << batches << " batches (" << fe->cases().size()
               << " cases in the run) to layers";
     for (int l : fe->layers()) std::cout << " " << l;
@@ -266,7 +268,8 @@ int fact_run_retract_impl(const FactRunRetractArgs& a) {
   fe.retract(model, a.cases);
   std::cerr << "retract: " << a.cases.size() << " cases removed from " << fe.layers().size() << " layers in "
             << since(t0) << " s\n";
-  const std::string written = write_outputs(fe, model_dir, a.out, a.state, man.templates, man.original, man.stats);
+  const std::string written =
+      write_outputs(fe, model_dir, a.out, a.state, man.templates, man.original, man.stats, "retract");
   std::cout << "retracted " << a.cases.size() << " cases; " << fe.cases().size() << " remain; checkpoint " << written
             << "\n";
   return 0;
