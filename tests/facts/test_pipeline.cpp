@@ -156,7 +156,7 @@ TEST_CASE("keys and z agree with an independent PyTorch compute_ks / compute_z",
 TEST_CASE("one request moves the model towards its new target and leaves the other requests", "[facts][pipeline]") {
   Model<float> m = Model<float>::load(demo_dir);
   const Demo& d = demo();
-  const std::vector<sf::Request> one = d.cases(0, 1);
+  const std::vector<sf::Request> one = d.cases(1, 1);
   const std::vector<std::pair<std::string, std::string>> pc{{one[0].formatted(), one[0].target_new},
                                                             {one[0].formatted(), one[0].target_true}};
   const std::vector<double> before = sf::candidate_nll(m, d.tok, pc);
@@ -170,6 +170,7 @@ TEST_CASE("one request moves the model towards its new target and leaves the oth
                    << "; other requests' neighbourhood " << others_before.neighborhood << " -> " << others.neighborhood);
   CHECK(after[0] < before[0]);  // the new target became more likely
   CHECK(after[1] > before[1]);  // the old one less
+  CHECK(after[0] < after[1]);   // efficacy 1: the new target now beats the true one
   CHECK(others.efficacy == others_before.efficacy);
   CHECK(others.neighborhood >= others_before.neighborhood - 5.0);
 }
