@@ -14,6 +14,8 @@
 #include "seqedit/facts/update.hpp"
 #include "seqedit/io/checkpoint.hpp"
 
+#include "../support/write_failure.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <Eigen/Cholesky>
@@ -436,6 +438,38 @@ TEST_CASE("edited checkpoint: --out is complete and the source unchanged; in pla
   bad[1].weights = Eigen::MatrixXd::Zero(3, 3);
   CHECK_THROWS_WITH(sf::write_edited_checkpoint(copy, bad, ""), Catch::Contains("W is 3 x 3"));
   CHECK(folder_bytes(copy) == o);
+}
+
+TEST_CASE("a write that fails leaves the checkpoint and the previous state intact", "[facts][run]") {
+  using namespace run_test;
+  const Fixture& f = fixture();
+  Model<float> m = Model<float>::load(model_dir);
+  sf::FactEditor fe(m, f.hp, sf::Method::Memit, seqedit::History::Aligned, f.c0);
+  fe.apply(m, f.tok, f.cases(0, 1), f.templates);
+  const std::string copy = copy_of_demo("fail_inplace"), out = fresh("fail_out"), state = fresh("fail_state");
+  const auto before = folder_bytes(copy);
+  const std::vector<std::string> original = sf::fingerprint_checkpoint(model_dir, f.hp.layers).hashes;
+  {
+    const seqedit_test::ScopedWriteFailure fail(100000);  // within the 1.5 MB shard
+    CHECK_THROWS_AS(sf::write_edited_checkpoint(copy, weights_of(fe), ""), seqedit::io::io_error);
+    CHECK_THROWS_AS(sf::write_edited_checkpoint(copy, weights_of(fe), out), seqedit::io::io_error);
+  }
+  CHECK(folder_bytes(copy) == before);  // no temporary file left either
+  CHECK_FALSE(fs::exists(out));
+  CHECK_FALSE(fs::exists(out + ".tmp-" + std::to_string(::getpid())));
+  // a state save that fails: the previous generation stays complete and loads
+  sf::write_edited_checkpoint(copy, weights_of(fe), "");
+  sf::save_run(state, fe, f.templates, sf::fingerprint_checkpoint(copy, fe.layers()), original, copy);
+  const auto state_before = folder_bytes(state);
+  fe.apply(m, f.tok, f.cases(1, 1), f.templates);
+  {
+    const seqedit_test::ScopedWriteFailure fail(1000);
+    CHECK_THROWS_AS(sf::save_run(state, fe, f.templates, sf::fingerprint_checkpoint(copy, fe.layers()), original, copy),
+                    seqedit::io::io_error);
+  }
+  CHECK(folder_bytes(state) == state_before);
+  Model<float> m2 = Model<float>::load(copy);
+  CHECK(sf::load_run(state, m2, copy).cases().size() == 1);
 }
 
 // Run by CTest as its own entry (test_facts_run_cli) with SEQEDIT_CLI set to the built tool.
