@@ -330,7 +330,7 @@ TEST_CASE("run state: retract by case id then re-apply equals never retracted; r
     const Eigen::MatrixXd da = fr.editors()[i].cumulative_update();
     const double err = (wa - wb).norm() / da.norm();
     INFO("layer " << f.hp.layers[i] << ": re-applied vs never retracted, ‖ΔW‖/‖D‖ = " << err);
-    // the retraction leaves W0 + OTE(first batch) to double round-off (measured 1.7e-14);
+    // the retraction leaves W0 + OTE(first batch) to double round-off (measured 1e-14 to 1e-12);
     // should it flip a last float bit of the model, the second batch's z optimisation would
     // carry that at float round-off, still far below this bound
     CHECK(err < 1e-6);
