@@ -197,6 +197,21 @@ TEMPLATE_TEST_CASE("Analytic compensation: W_t = W0 + D*_t + e_t (PRUNE)", "[com
     check_regulariser<S>("PRUNE", seqedit::Prune<S>(), alphaedit, alphaedit ? 831 : 832, false, 0.0);
 }
 
+TEMPLATE_TEST_CASE("The editor warm-starts PRUNE from W0, also after a restore", "[compensation][prune]", float,
+                   double) {
+  using S = TestType;
+  const Bench<S> b(false, 833, 4);
+  const auto& p = b.pp.p;
+  seqedit::Prune<S> expected;
+  expected.prepare(p.w0);
+  auto ed = b.editor(seqedit::Prune<S>(), seqedit::Compensation::Analytic);
+  REQUIRE(ed.regulariser().warm_start().size() == p.dk());
+  CHECK((ed.regulariser().warm_start().array() == expected.warm_start().array()).all());
+  ed.apply(p.keys[0], p.values[0]);
+  const seqedit::SequentialEditor<S, seqedit::Prune<S>> restored(ed.state(), seqedit::Prune<S>());
+  CHECK((restored.regulariser().warm_start().array() == expected.warm_start().array()).all());
+}
+
 TEMPLATE_TEST_CASE("Analytic compensation: W_t = W0 + D*_t + e_t (RECT)", "[compensation][rect]",
                    float, double) {
   using S = TestType;

@@ -276,18 +276,39 @@ class Prune {
   /// [B_k, β_k e_k] V_{k+1}ᵀ), and the largest singular value of that k × (k+1) matrix,
   /// returned, is a singular value of W.
   ///
-  /// Start vector: deterministic pseudo-random (SplitMix64, fixed seed), so the result is
-  /// reproducible; in exact arithmetic θ → σ_max unless it is orthogonal to the dominant
-  /// right singular vectors. Cost per step: 4 d_v d_k flop for the two products plus
+  /// Start vector: the warm start set by `prepare(W0)` when it has W's column count (the
+  /// editor calls `prepare` with its W0, so every step starts from W0's dominant right
+  /// singular vector, which the small edits of a sequence barely move), otherwise
+  /// deterministic pseudo-random (SplitMix64, fixed seed). Either way the result is
+  /// reproducible (the warm start is a function of W0 alone, so a resumed editor computes
+  /// it again bit for bit), and in exact arithmetic θ → σ_max unless the start is
+  /// orthogonal to the dominant right singular vectors. The stopping test is the same
+  /// certified bound, so the start changes the number of steps, not the guarantee. Cost per step: 4 d_v d_k flop for the two products plus
   /// O(k (d_v + d_k)) for reorthogonalisation; memory k (d_v + d_k) scalars.
   ///
   /// Without convergence after `max_iterations` steps: throws seqedit::numerical_error
   /// (the message gives θ and the bound), or, with `accept_unconverged`, returns θ.
   /// W = 0 gives 0. Throws std::invalid_argument if W holds NaN or ±Inf.
   RealScalar sigma_max(const Eigen::Ref<const Matrix>& w) const {
+    return sigma_max(w, warm_.size() == w.cols() ? &warm_ : nullptr);
+  }
+
+  /// σ_max(W) from the start vector `start` (d_k; nullptr: the pseudo-random one), as
+  /// above. `ritz` receives the final Ritz approximation of the dominant right singular
+  /// vector (unit norm) and `steps` the number of Lanczos steps taken.
+  RealScalar sigma_max(const Eigen::Ref<const Matrix>& w, const Vector* start, Vector* ritz = nullptr,
+                       Eigen::Index* steps = nullptr) const {
     detail::check_finite(w, "w_ref");
     const Eigen::Index m = w.rows(), n = w.cols();
+    if (steps) *steps = 0;
+    if (ritz) ritz->setZero(n);
     if (m == 0 || n == 0) return RealScalar(0);
+    if (start && start->size() != n) {
+      std::ostringstream os;
+      os << "seqedit: Prune::sigma_max: the start vector has " << start->size() << " entries, W has " << n
+         << " columns";
+      throw std::invalid_argument(os.str());
+    }
     const RealScalar eps = Eigen::NumTraits<RealScalar>::epsilon();
     const Eigen::Index kmax = std::min(options_.max_iterations, std::min(m, n));
 
@@ -297,9 +318,13 @@ class Prune {
     // v_1: pseudo-random unit vector; if W v_1 = 0 (v_1 in the null space), fall back on
     // the coordinate vector of W's largest column, which W does not annihilate.
     Vector v(n);
-    detail::prune_impl::SplitMix64 gen(0x5eed0f5a3e11ULL);
-    detail::prune_impl::fill_unit_variance(v, gen);
-    v.normalize();
+    if (start && start->allFinite() && start->norm() > RealScalar(0)) {
+      v = start->normalized();
+    } else {
+      detail::prune_impl::SplitMix64 gen(0x5eed0f5a3e11ULL);
+      detail::prune_impl::fill_unit_variance(v, gen);
+      v.normalize();
+    }
     Vector p(m);
     p.noalias() = w * v;
     if (p.norm() == RealScalar(0)) {
@@ -315,7 +340,7 @@ class Prune {
     u_basis.col(0) = p / alpha(0);
     RealScalar scale = alpha(0);  // running lower estimate of ‖W‖_2, for breakdown tests
 
-    Vector r(n), coef;
+    Vector r(n), coef, y;
     RealScalar theta = alpha(0), bound = std::numeric_limits<RealScalar>::infinity();
     for (Eigen::Index k = 1;; ++k) {
       // Here B_k (k × k) is known: alpha(0..k-1), beta(0..k-2).
@@ -329,7 +354,9 @@ class Prune {
       scale = std::max(scale, beta(k - 1));
 
       RealScalar x_last = RealScalar(0);
-      ritz_largest(alpha.head(k), beta.head(k - 1), theta, x_last);
+      ritz_largest(alpha.head(k), beta.head(k - 1), theta, x_last, ritz ? &y : nullptr);
+      if (steps) *steps = k;
+      if (ritz) ritz->noalias() = v_basis.leftCols(k) * y;
       bound = beta(k - 1) * std::abs(x_last);
       if (bound <= options_.tolerance * theta) return theta;
       // U_k spans R^{d_v} (k = d_v) or V_k spans R^{d_k} (k = d_k, then β_k ≈ 0): the
@@ -364,8 +391,26 @@ class Prune {
     throw numerical_error(os.str());
   }
 
+  /// Sets the warm start of `sigma_max` to the dominant right singular vector of `w0`
+  /// (the editor calls this with its W0 when it is built or restored). An empty or zero
+  /// W0 leaves no warm start. Throws std::invalid_argument if W0 holds NaN or ±Inf and
+  /// seqedit::numerical_error as `sigma_max` does.
+  void prepare(const Eigen::Ref<const Matrix>& w0) {
+    Vector v;
+    const RealScalar s = sigma_max(w0, nullptr, &v);
+    if (s > RealScalar(0) && v.norm() > RealScalar(0)) {
+      warm_ = v.normalized();
+    } else {
+      warm_.resize(0);
+    }
+  }
+
+  /// The warm start (empty without `prepare`).
+  const Vector& warm_start() const { return warm_; }
+
  private:
   Options options_{};
+  Vector warm_;  ///< start vector of sigma_max (see prepare)
 
   static void require_positive(RealScalar smax) {
     if (!(smax > RealScalar(0)))
@@ -377,7 +422,7 @@ class Prune {
   /// Largest singular value θ of the upper bidiagonal B (diag a, superdiagonal b) and the
   /// last component of its left singular vector, from the tridiagonal BᵀB.
   static void ritz_largest(const Vector& a, const Vector& b, RealScalar& theta,
-                           RealScalar& x_last) {
+                           RealScalar& x_last, Vector* y = nullptr) {
     const Eigen::Index k = a.size();
     Vector diag(k), sub(std::max<Eigen::Index>(k - 1, 0));
     for (Eigen::Index i = 0; i < k; ++i)
@@ -390,6 +435,7 @@ class Prune {
     // x = B y / θ; the last row of B holds only a(k-1).
     x_last = theta > RealScalar(0) ? a(k - 1) * es.eigenvectors()(k - 1, k - 1) / theta
                                    : RealScalar(1);
+    if (y) *y = es.eigenvectors().col(k - 1);  // right singular vector of B_k
   }
 
   /// Largest singular value of the k × (k+1) matrix [B_k, β_k e_k] (B_k upper bidiagonal

@@ -87,6 +87,15 @@ struct has_factored_entry<
                                                          std::declval<const Matrix&>())))>>
     : std::true_type {};
 
+/// True when R has `prepare(w0)`: called by the editor with its W0 once it is built or
+/// restored (e.g. Prune's warm start), so it must depend on W0 alone for resumed editors
+/// to continue bit for bit.
+template <typename R, typename Matrix, typename = void>
+struct has_prepare : std::false_type {};
+template <typename R, typename Matrix>
+struct has_prepare<R, Matrix, std::void_t<decltype(std::declval<R&>().prepare(std::declval<const Matrix&>()))>>
+    : std::true_type {};
+
 /// Shortest decimal that reads back as the same double ("0.2", not "0.20000000000000001").
 inline std::string short_real(double x) {
   char buf[40];

@@ -359,6 +359,7 @@ class SequentialEditor {
     }
     journal_ = Journal<Scalar>(w0_.cols(), w0_.rows());
     tag_ = draw_tag();
+    prepare_regulariser();
   }
 
   /// Restores an editor from a saved state (validated by `State::check()` and the
@@ -401,6 +402,7 @@ class SequentialEditor {
     steps_ = s.steps;
     tag_ = s.editor_tag;
     next_serial_ = s.next_serial;
+    prepare_regulariser();
   }
 
   /// The editor's state as plain data (copies; `io::save_editor_state` does not use it).
@@ -790,6 +792,11 @@ class SequentialEditor {
   struct Proposal {
     Matrix applied, deviation;
   };
+
+  /// Lets a regulariser with `prepare(W0)` precompute what depends on W0 alone.
+  void prepare_regulariser() {
+    if constexpr (detail::has_prepare<Regulariser, Matrix>::value) regulariser_.prepare(w0_);
+  }
 
   Proposal regularised_proposal(const Matrix& left, const Matrix& f) const {
     Proposal p;
