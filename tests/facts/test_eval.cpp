@@ -44,19 +44,20 @@ std::vector<sf::Request> mixed_counterfact(std::size_t n) {
 }
 
 /// A zsRE file (MEMIT's layout) from the demo's requests: src = the formatted prompt, answers =
-/// [target_true], `alt` = target_new on every other record, rephrase = the first paraphrase,
-/// loc = the next request's prompt and loc_ans its true answer.
+/// [target_new] on every other record and [target_true] on the others (so about half the
+/// rewrites are what the model already says), `alt` (ignored by the reader) = the other one,
+/// rephrase = the first paraphrase, loc = the next request's prompt and loc_ans its true answer.
 std::string write_zsre(std::size_t n) {
   const std::vector<sf::Request> r = sf::read_counterfact(eval_demo_dir + "/requests.json");
   nlohmann::json doc = nlohmann::json::array();
   for (std::size_t i = 0; i < n; ++i) {
     nlohmann::json rec = {{"src", r[i].formatted()},
                           {"subject", r[i].subject},
-                          {"answers", {r[i].target_true}},
+                          {"answers", {i % 2 == 1 ? r[i].target_new : r[i].target_true}},
                           {"rephrase", r[i].paraphrase_prompts.at(0)},
                           {"loc", "nq question: " + r[i + 1].formatted()},
                           {"loc_ans", r[i + 1].target_true}};
-    if (i % 2 == 1) rec["alt"] = r[i].target_new;
+    rec["alt"] = i % 2 == 1 ? r[i].target_true : r[i].target_new;
     doc.push_back(rec);
   }
   const std::string path = eval_work("eval_zsre.json");

@@ -65,7 +65,7 @@ TEST_CASE("CounterFact records: every field the procedure reads, the rest ignore
   CHECK(rs[1].formatted() == "Ann Bel plays the");
 }
 
-TEST_CASE("zsRE records: prompt from src, target from alt, neighbourhood from loc", "[facts][requests]") {
+TEST_CASE("zsRE records: prompt from src, target from answers[0], neighbourhood from loc", "[facts][requests]") {
   const char* z = R"([{"subject": "Watts Humphrey", "src": "What university did Watts Humphrey attend?",
       "pred": "x", "rephrase": "Which university did Watts Humphrey go to?", "alt": "University of Michigan",
       "answers": ["Illinois Institute of Technology"], "loc": "nq question: who sang",
@@ -74,8 +74,8 @@ TEST_CASE("zsRE records: prompt from src, target from alt, neighbourhood from lo
   REQUIRE(rs.size() == 1);
   CHECK(rs[0].case_id == 0);
   CHECK(rs[0].prompt == "What university did {} attend?");
-  CHECK(rs[0].target_new == "University of Michigan");
-  CHECK(rs[0].target_true == "Illinois Institute of Technology");
+  CHECK(rs[0].target_new == "Illinois Institute of Technology");  // answers[0]; `alt` is MEND's, not used
+  CHECK(rs[0].target_true.empty());
   CHECK(rs[0].paraphrase_prompts == std::vector<std::string>{"Which university did Watts Humphrey go to?"});
   CHECK(rs[0].neighborhood_prompts == std::vector<std::string>{"nq question: who sang"});
   CHECK(rs[0].neighborhood_answer == "Chris Ledoux");

@@ -3,6 +3,7 @@
 #                        (corpus/facts_requests, dict/facts_requests.dict)
 #   fuzz_facts_hparams   bytes as a MEMIT / AlphaEdit hparams JSON file
 #                        (corpus/facts_hparams, dict/facts_hparams.dict)
+#   fuzz_facts_manifest  bytes as the manifest.json of a run state (corpus/facts_manifest)
 # The parsers' sources are compiled into the targets so that they are instrumented too.
 if(SEQEDIT_BUILD_FUZZERS AND TARGET seqedit_facts)
   set(_facts_src "${PROJECT_SOURCE_DIR}/include/seqedit/facts/src")
@@ -17,4 +18,13 @@ if(SEQEDIT_BUILD_FUZZERS AND TARGET seqedit_facts)
     target_compile_options(fuzz_${_f} PRIVATE -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
     target_link_options(fuzz_${_f} PRIVATE -fsanitize=fuzzer,address,undefined)
   endforeach()
+  # manifest.json of a run state: the parser (and the hparams parser it calls) compiled into
+  # the target, the rest of the pipeline (method names, templates) from the library.
+  add_executable(fuzz_facts_manifest "${CMAKE_CURRENT_LIST_DIR}/fuzz_facts_manifest.cpp"
+                 "${_facts_src}/run_state.cpp" "${_facts_src}/hparams.cpp")
+  target_link_libraries(fuzz_facts_manifest PRIVATE seqedit::facts)
+  target_compile_features(fuzz_facts_manifest PRIVATE cxx_std_17)
+  seqedit_target_warnings(fuzz_facts_manifest)
+  target_compile_options(fuzz_facts_manifest PRIVATE -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+  target_link_options(fuzz_facts_manifest PRIVATE -fsanitize=fuzzer,address,undefined)
 endif()

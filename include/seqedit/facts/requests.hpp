@@ -9,9 +9,10 @@
 /// * CounterFact: a JSON array of records with `case_id`, `requested_rewrite.{prompt, subject,
 ///   target_new.str, target_true.str}`, `paraphrase_prompts`, `neighborhood_prompts`.
 /// * zsRE (MEMIT's `zsre_mend_eval.json`): a JSON array of records with `src`, `subject`,
-///   `answers` (or `alt`), `rephrase`, `loc`, `loc_ans`. The prompt is `src` with its first
-///   occurrence of the subject replaced by `{}`; `target_new` = `alt` if present, else
-///   `answers[0]`; `target_true` = `answers[0]`; case id = record index.
+///   `answers`, `rephrase`, `loc`, `loc_ans` (other fields, e.g. MEND's `alt`, ignored). The
+///   prompt is `src` with its first occurrence of the subject replaced by `{}`; `target_new` =
+///   `answers[0]` (as MEMIT's zsRE dataset, pipeline.md §1); no `target_true`; case id =
+///   record index.
 /// * JSON Lines: one object per line, `{"case_id": 7, "prompt": "The capital of {} is",
 ///   "subject": "France", "target_new": "Rome"}`, `target_true`, `paraphrase_prompts` and
 ///   `neighborhood_prompts` optional; blank lines are skipped.

@@ -35,6 +35,7 @@
 #include "seqedit/facts/update.hpp"
 #include "seqedit/model/model.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -80,6 +81,11 @@ bool is_run_state(const std::string& dir);
 
 /// Reads and validates `dir`/manifest.json. \throws io::format_error naming the field.
 RunManifest read_run_manifest(const std::string& dir);
+/// Parses manifest.json text (at most max_manifest_bytes); `origin` names it in messages.
+/// \throws io::format_error naming the field.
+RunManifest parse_run_manifest(const std::string& text, const std::string& origin);
+/// The largest manifest.json accepted (64 MiB).
+constexpr std::size_t max_manifest_bytes = std::size_t(64) << 20;
 
 /// Saves the run: one editor state per layer and the manifest (see "Atomicity"). `written`
 /// is the fingerprint of the checkpoint folder `checkpoint_dir` the run's weights were just

@@ -165,10 +165,11 @@ std::vector<Request> parse_zsre(const json& doc, const std::string& origin) {
       throw io::format_error(where + " (case_id " + std::to_string(i) + "): subject '" + r.subject +
                              "' does not occur in src '" + src + "'");
     r.prompt = src.substr(0, at) + "{}" + src.substr(at + r.subject.size());
+    // MEMIT's zsRE request (pipeline.md §1): the new target is answers[0]; the record has no
+    // true target (`alt`, MEND's alternative answer, is not used).
     const std::vector<std::string> answers = string_list(rec, "answers", where);
-    r.target_true = answers.empty() ? std::string() : answers[0];
-    const std::string alt = optional_string(rec, "alt", where);
-    r.target_new = !alt.empty() ? alt : r.target_true;
+    r.target_new = answers.empty() ? std::string() : answers[0];
+    r.target_true.clear();
     r.paraphrase_prompts = string_list(rec, "rephrase", where);
     r.neighborhood_prompts = string_list(rec, "loc", where);
     r.neighborhood_answer = optional_string(rec, "loc_ans", where);

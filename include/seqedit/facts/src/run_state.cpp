@@ -127,12 +127,21 @@ bool is_run_state(const std::string& dir) {
 
 RunManifest read_run_manifest(const std::string& dir) {
   const std::string path = manifest_path(dir);
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) throw io::io_error("cannot open '" + path + "' for reading: " + ec.message());
+  if (size > max_manifest_bytes) throw io::format_error(path + ": larger than 64 MiB");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw io::io_error("cannot open '" + path + "' for reading");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  if (text.size() > (std::size_t(64) << 20)) throw io::format_error(path + ": larger than 64 MiB");
+  std::string text(static_cast<std::size_t>(size), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (static_cast<std::size_t>(in.gcount()) != text.size() || in.get() != std::char_traits<char>::eof())
+    throw io::io_error("'" + path + "' changed size while being read");
+  return parse_run_manifest(text, path);
+}
+
+RunManifest parse_run_manifest(const std::string& text, const std::string& path) {
+  if (text.size() > max_manifest_bytes) throw io::format_error(path + ": larger than 64 MiB");
   json j;
   try {
     j = json::parse(text);
