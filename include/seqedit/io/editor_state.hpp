@@ -789,8 +789,8 @@ void save_editor_state(const std::string& path, const SequentialEditor<Scalar, R
   const auto add = [&](const char* name, const auto& m, bool block_lower) {
     const auto* mp = &m;
     sources.push_back(Source{name, fdt, {std::int64_t(m.rows()), std::int64_t(m.cols())},
-                             [mp, fdt, block_lower](const std::function<void(const unsigned char*, std::size_t)>& sink) {
-                               detail::stream_matrix_bytes(*mp, fdt, block_lower, sink);
+                             [mp, dtype = fdt, block_lower](const std::function<void(const unsigned char*, std::size_t)>& sink) {
+                               detail::stream_matrix_bytes(*mp, dtype, block_lower, sink);
                              }});
   };
   add("initial_weights", editor.initial_weights(), false);
