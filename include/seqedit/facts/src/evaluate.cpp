@@ -137,34 +137,29 @@ CounterFactScores evaluate_counterfact(const model::Model<float>& model, const t
     s.efficacy += e.nn < e.nt ? 1.0 : 0.0;
     s.efficacy_magnitude += std::exp(-e.nn) - std::exp(-e.nt);
     s.efficacy_accuracy += e.new_ok ? 1.0 : 0.0;
-    if (!r.paraphrase_prompts.empty()) {
+    // Mean success, magnitude and accuracy over `count` prompts: the new target preferred
+    // (paraphrases) or the true one (neighbourhood, `keep_true`).
+    const auto prompts = [&](std::size_t count, bool keep_true, double& success, double& magnitude,
+                             double& accuracy, int& with_prompts) {
+      if (count == 0) return;
       double succ = 0, mag = 0, acc = 0;
-      for (std::size_t i = 0; i < r.paraphrase_prompts.size(); ++i) {
+      for (std::size_t i = 0; i < count; ++i) {
         const Pair p = next();
-        succ += p.nn < p.nt ? 1.0 : 0.0;
-        mag += std::exp(-p.nn) - std::exp(-p.nt);
-        acc += p.new_ok ? 1.0 : 0.0;
+        const double want = keep_true ? p.nt : p.nn, other = keep_true ? p.nn : p.nt;
+        succ += want < other ? 1.0 : 0.0;
+        mag += std::exp(-want) - std::exp(-other);
+        acc += (keep_true ? p.true_ok : p.new_ok) ? 1.0 : 0.0;
       }
-      const double n = static_cast<double>(r.paraphrase_prompts.size());
-      s.paraphrase += succ / n;
-      s.paraphrase_magnitude += mag / n;
-      s.paraphrase_accuracy += acc / n;
-      ++s.paraphrase_requests;
-    }
-    if (!r.neighborhood_prompts.empty()) {
-      double succ = 0, mag = 0, acc = 0;
-      for (std::size_t i = 0; i < r.neighborhood_prompts.size(); ++i) {
-        const Pair p = next();
-        succ += p.nt < p.nn ? 1.0 : 0.0;
-        mag += std::exp(-p.nt) - std::exp(-p.nn);
-        acc += p.true_ok ? 1.0 : 0.0;
-      }
-      const double n = static_cast<double>(r.neighborhood_prompts.size());
-      s.neighborhood += succ / n;
-      s.neighborhood_magnitude += mag / n;
-      s.neighborhood_accuracy += acc / n;
-      ++s.neighborhood_requests;
-    }
+      const double n = static_cast<double>(count);
+      success += succ / n;
+      magnitude += mag / n;
+      accuracy += acc / n;
+      ++with_prompts;
+    };
+    prompts(r.paraphrase_prompts.size(), false, s.paraphrase, s.paraphrase_magnitude, s.paraphrase_accuracy,
+            s.paraphrase_requests);
+    prompts(r.neighborhood_prompts.size(), true, s.neighborhood, s.neighborhood_magnitude, s.neighborhood_accuracy,
+            s.neighborhood_requests);
     ++s.requests;
   }
   auto scale = [](int n, std::initializer_list<double*> v) {
