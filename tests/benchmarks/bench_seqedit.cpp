@@ -8,6 +8,9 @@
 //                        env SEQEDIT_BENCH_SHAPES
 //   --no-projector       skip the null-space projector (O(d_k³), the longest item)
 //   --types=f64,f32      scalar types to run (default both)
+//   --residual-scale=x   multiply the Gaussian residuals V − W0 K of the timed batches (after the
+//                        20 warm-up steps) by x (default 1), so that PRUNE's steps have
+//                        singular values above σ_max(W_{t−1}) to shrink
 //
 // Every benchmark of one shape and scalar type runs on the same data: W0, C0 and the key
 // batches are drawn once in double from fixed seeds (float runs use the rounded copy).
@@ -118,6 +121,7 @@ struct Config {
   std::vector<std::string> types{"f64", "f32"};
   bool projector = true;
   bool quick = false;
+  double residual_scale = 1.0;
 };
 Config g_cfg;
 
@@ -173,7 +177,7 @@ struct Problem {
     const std::uint64_t base = 1000 + 3 * std::uint64_t(b);
     k.noalias() = f * gaussian(kRankC0, kBatch, base);
     k += s.cwiseSqrt().asDiagonal() * gaussian(shape.dk, kBatch, base + 1);
-    v = gaussian(shape.dv, kBatch, base + 2);
+    v = (b >= kWarmupSteps ? g_cfg.residual_scale : 1.0) * gaussian(shape.dv, kBatch, base + 2);
     v.noalias() += w0 * k;
   }
 };
@@ -535,17 +539,35 @@ void BM_retract(benchmark::State& st, Shape sh) {
 
 // ------------------------------------------------------------------ regularised steps
 
-// One step of SequentialEditor<T, R> with Algorithm 1 (Compensation::Analytic), started
-// from the plain editor's state (t = 20 + timed steps).
+// A regulariser R seen only through its dense entry R(Δ, W_ref): no factored entry and no
+// `prepare` (so PRUNE's σ_max starts cold and a step's rank is found from the dense Δ by the
+// range finder). This is how the editor called PRUNE before the factored entry and the warm
+// start existed; benchmarking both in one run gives the before/after of those two changes.
+template <typename R>
+struct DenseEntryOnly {
+  using Scalar = typename R::Scalar;
+  using Matrix = typename R::Matrix;
+  static constexpr bool is_identity = false;
+  R inner;
+  Matrix operator()(const Eigen::Ref<const Matrix>& delta, const Eigen::Ref<const Matrix>& w_ref) const {
+    return inner(delta, w_ref);
+  }
+  std::string describe() const { return inner.describe(); }
+};
+
+// One step of SequentialEditor<T, R>, started from the plain editor's state (t = 20 + timed
+// steps): with Algorithm 1 (Compensation::Analytic, the step's Δ is dense since e_{t−1} is),
+// or aligned without compensation (Δ = L Fᵀ, the factored entry's case).
 template <typename T, typename R>
-void run_regularised(benchmark::State& st, Shape sh, const R& reg, const char* label) {
+void run_regularised(benchmark::State& st, Shape sh, const R& reg, const char* label,
+                     seqedit::Compensation comp = seqedit::Compensation::Analytic) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
   auto& c = ctx<T>(sh);
   std::unique_ptr<seqedit::SequentialEditor<T, R>> red;
   {
     auto s = c.ed->state();
-    s.compensation = seqedit::Compensation::Analytic;
-    s.deviation = Mat::Zero(sh.dv, sh.dk);
+    s.compensation = comp;
+    if (comp == seqedit::Compensation::Analytic) s.deviation = Mat::Zero(sh.dv, sh.dk);
     red = std::make_unique<seqedit::SequentialEditor<T, R>>(s, reg);
   }
   Mat k, v;
@@ -566,13 +588,58 @@ void run_regularised(benchmark::State& st, Shape sh, const R& reg, const char* l
   }
   st.counters["cpu_s"] = benchmark::Counter(cpu_total, benchmark::Counter::kAvgIterations);
   st.counters["step_peak_extra_bytes"] = double(peak_extra);
-  st.counters["deviation_rel"] = double(red->deviation().norm()) /
-                                 std::max(1e-300, double((red->weights() - red->initial_weights()).norm()));
+  if (comp == seqedit::Compensation::Analytic)
+    st.counters["deviation_rel"] = double(red->deviation().norm()) /
+                                   std::max(1e-300, double((red->weights() - red->initial_weights()).norm()));
 }
 
 template <typename T>
 void BM_prune(benchmark::State& st, Shape sh) {
   guarded(st, [&] { run_regularised<T>(st, sh, seqedit::Prune<T>(), "prune"); });
+}
+
+// PRUNE now (factored entry, warm-started σ_max) against PRUNE through the dense entry with
+// a cold σ_max (the algorithm before those two changes), on the same batches: two editors
+// from the plain editor's state, each batch applied to one and then the other, so that a
+// change of the machine's load meets both alike.
+template <typename T>
+void BM_prune_vs_prior(benchmark::State& st, Shape sh, seqedit::Compensation comp) {
+  guarded(st, [&] {
+    using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
+    using Now = seqedit::SequentialEditor<T, seqedit::Prune<T>>;
+    using Prior = seqedit::SequentialEditor<T, DenseEntryOnly<seqedit::Prune<T>>>;
+    auto& c = ctx<T>(sh);
+    auto s = c.ed->state();
+    s.compensation = comp;
+    if (comp == seqedit::Compensation::Analytic) s.deviation = Mat::Zero(sh.dv, sh.dk);
+    Now now_ed(s, seqedit::Prune<T>());
+    Prior prior_ed(std::move(s), DenseEntryOnly<seqedit::Prune<T>>{seqedit::Prune<T>()});
+    const std::string label = std::string(comp == seqedit::Compensation::Analytic ? "prune" : "prune-aligned");
+    Mat k, v;
+    double cpu_now = 0, cpu_prior = 0, wall_prior = 0;
+    for (auto _ : st) {
+      c.batch(c.next_batch++, k, v);
+      double cpu0 = cpu_seconds();
+      auto t0 = Clock::now();
+      now_ed.apply(k, v);
+      const double wall = seconds_since(t0), cpu = cpu_seconds() - cpu0;
+      st.SetIterationTime(wall);
+      cpu_now += cpu;
+      report_step(sh.name + "/" + type_name<T>() + "/step/" + label + "-now", wall, cpu);
+      cpu0 = cpu_seconds();
+      t0 = Clock::now();
+      prior_ed.apply(k, v);
+      const double wall_p = seconds_since(t0), cpu_p = cpu_seconds() - cpu0;
+      wall_prior += wall_p;
+      cpu_prior += cpu_p;
+      report_step(sh.name + "/" + type_name<T>() + "/step/" + label + "-prior", wall_p, cpu_p);
+    }
+    st.counters["cpu_s"] = benchmark::Counter(cpu_now, benchmark::Counter::kAvgIterations);
+    st.counters["prior_cpu_s"] = benchmark::Counter(cpu_prior, benchmark::Counter::kAvgIterations);
+    st.counters["prior_wall_s"] = benchmark::Counter(wall_prior, benchmark::Counter::kAvgIterations);
+    st.counters["prior_over_now_cpu"] = cpu_prior / std::max(1e-12, cpu_now);
+    st.counters["weights_rel_diff"] = rel_diff_t<T>(now_ed.weights(), prior_ed.weights());
+  });
 }
 
 template <typename T>
@@ -681,6 +748,10 @@ void register_shape(const Shape& sh) {
   reg("ote/solve_2000", [sh](benchmark::State& st) { BM_ote<T>(st, sh); }, 1);
   reg("retract/100", [sh](benchmark::State& st) { BM_retract<T>(st, sh); }, sh.other_iters);
   reg("step/prune", [sh](benchmark::State& st) { BM_prune<T>(st, sh); }, sh.other_iters);
+  reg("step/prune-vs-prior",
+      [sh](benchmark::State& st) { BM_prune_vs_prior<T>(st, sh, seqedit::Compensation::Analytic); }, sh.other_iters);
+  reg("step/prune-aligned-vs-prior",
+      [sh](benchmark::State& st) { BM_prune_vs_prior<T>(st, sh, seqedit::Compensation::None); }, sh.other_iters);
   reg("step/rect", [sh](benchmark::State& st) { BM_rect<T>(st, sh); }, sh.other_iters);
   if (g_cfg.projector) {
     reg("projector", [sh](benchmark::State& st) { BM_projector<T>(st, sh); }, 1);
@@ -732,6 +803,14 @@ int main(int argc, char** argv) {
       g_cfg.types = split(a.substr(8));
     } else if (i > 0 && a == "--no-projector") {
       g_cfg.projector = false;
+    } else if (i > 0 && a.rfind("--residual-scale=", 0) == 0) {
+      char* end = nullptr;
+      g_cfg.residual_scale = std::strtod(a.c_str() + 17, &end);
+      if (end == a.c_str() + 17 || *end != '\0' || !(g_cfg.residual_scale > 0) ||
+          !std::isfinite(g_cfg.residual_scale)) {
+        std::cerr << "--residual-scale: a positive finite number, not '" << a.substr(17) << "'\n";
+        return 1;
+      }
     } else {
       rest.push_back(argv[i]);
     }
@@ -776,6 +855,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("backend", "pure Eigen");
 #endif
   benchmark::AddCustomContext("mode", g_cfg.quick ? "quick" : "full");
+  benchmark::AddCustomContext("residual_scale", std::to_string(g_cfg.residual_scale));
   benchmark::AddCustomContext("load_average_at_start", load_average());
   benchmark::AddCustomContext("heap_tracking", sb::heap_tracking() ? "yes" : "no");
 
