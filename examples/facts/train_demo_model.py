@@ -10,7 +10,7 @@ writes a complete checkpoint folder:
     config.json  tokenizer.json  vocab.json  merges.txt  model.safetensors
     requests.json (CounterFact format)  corpus.txt  train_report.json
 
-Everything is seeded; the run uses one thread (--threads).  Usage:
+Everything is seeded; the run uses one thread (--threads, and one OpenBLAS thread).  Usage:
 
     /usr/bin/python3 examples/facts/train_demo_model.py [--out DIR] [--steps N]
 
@@ -29,7 +29,11 @@ import struct
 import sys
 import time
 
-import torch
+# One BLAS thread (torch's own thread setting does not reach a system OpenBLAS): the fastest for a
+# model this small, and the same summation order, hence the same checkpoint, on every run.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import torch  # noqa: E402
 import torch.nn.functional as F
 
 SEED = 20240607
@@ -48,14 +52,35 @@ OCCUPATIONS = ["painter", "lawyer", "physicist", "farmer", "pilot", "teacher", "
 INSTRUMENTS = ["piano", "violin", "guitar", "flute", "cello", "trumpet", "harp", "drums", "oboe",
                "clarinet"]
 
-# relation -> (subject kind, templates); the first template is the request prompt, the others are
-# its paraphrases.  Every template has exactly one "{}".
+# relation -> (subject kind, training templates, held-out templates).  The first training template
+# is the request prompt; the held-out templates never occur in training and are the requests'
+# paraphrase prompts.  Every template has exactly one "{}".  Several phrasings per relation, the
+# subject at different places, and every fact stated in biographies of shuffled sentences with the
+# full name in each: without such variety a small model keys an attribute on the whole prompt at
+# the answer position, and its value cannot be read (or edited) at the subject's tokens
+# (Allen-Zhu and Li, "Physics of Language Models, Part 3.1: Knowledge Storage and Extraction").
 RELATIONS = {
-    "capital": ("country", ["The capital of {} is", "The capital city of {} is"]),
-    "country_language": ("country", ["The official language of {} is", "People in {} speak"]),
-    "occupation": ("person", ["{} works as a", "By profession, {} is a"]),
-    "instrument": ("person", ["{} plays the", "The instrument {} plays is the"]),
-    "native_language": ("person", ["The mother tongue of {} is", "The native language of {} is"]),
+    "capital": ("country",
+                ["The capital of {} is", "{} has its capital in", "The seat of government of {} is",
+                 "In {}, the capital is", "{} is governed from", "The largest city of {} is"],
+                ["The capital city of {} is", "The government of {} sits in"]),
+    "country_language": ("country",
+                         ["The official language of {} is", "{} has the official language",
+                          "In {}, people speak", "Most people in {} speak", "The language of {} is",
+                          "{} is a country where people speak"],
+                         ["People in {} speak", "The main language spoken in {} is"]),
+    "occupation": ("person",
+                   ["{} works as a", "{} is a professional", "The job of {} is", "By trade, {} is a",
+                    "{} earns a living as a", "Everyone knows {} as a"],
+                   ["By profession, {} is a", "The occupation of {} is"]),
+    "instrument": ("person",
+                   ["{} plays the", "The instrument of {} is the", "{} is a musician who plays the",
+                    "On stage, {} plays the", "{} practises the", "The favourite instrument of {} is the"],
+                   ["The instrument {} plays is the", "{} performs music on the"]),
+    "native_language": ("person",
+                        ["The mother tongue of {} is", "{} grew up speaking", "{} is a native speaker of",
+                         "The first language of {} is", "At home, {} speaks", "{} was raised speaking"],
+                        ["The native language of {} is", "Since childhood, {} has spoken"]),
 }
 # Relations used for counterfactual requests (many subjects share each object, so every request
 # has neighbourhood prompts: other subjects with the same true object).
@@ -94,13 +119,17 @@ def sentence(template, subject, obj):
     return template.format(subject) + " " + obj + "."
 
 
-def make_document(rng, facts, max_sentences):
-    k = rng.randint(1, max_sentences)
-    out = []
-    for _ in range(k):
-        rel, s, o = rng.choice(facts)
-        out.append(sentence(rng.choice(RELATIONS[rel][1]), s, o))
-    return " ".join(out)
+def biography(rng, subject_facts):
+    """Every fact of one subject, in shuffled order, each in a random training template."""
+    fs = list(subject_facts)
+    rng.shuffle(fs)
+    return " ".join(sentence(rng.choice(RELATIONS[rel][1]), s, o) for rel, s, o in fs)
+
+
+def make_document(rng, by_subject, subjects, max_biographies):
+    """One to `max_biographies` biographies of random subjects, one after the other."""
+    k = rng.randint(1, max_biographies)
+    return " ".join(biography(rng, by_subject[rng.choice(subjects)]) for _ in range(k))
 
 
 # -------------------------------------------------------------------------- byte-level BPE (GPT-2)
@@ -322,9 +351,10 @@ def write_safetensors(path, tensors, metadata=None):
 
 # ------------------------------------------------------------------------------------- training
 
-def batches(rng, docs_ids, batch, T, pad_id):
+def batches(rng, sample_text, tok, batch, T, pad_id):
+    """Endless batches of freshly sampled training texts (each ends with the EOS token)."""
     while True:
-        chosen = [docs_ids[rng.randrange(len(docs_ids))] for _ in range(batch)]
+        chosen = [tok.encode(sample_text(rng)) + [pad_id] for _ in range(batch)]
         L = min(T, max(len(c) for c in chosen))
         x = torch.full((batch, L), pad_id, dtype=torch.long)
         m = torch.zeros(batch, L, dtype=torch.bool)
@@ -364,7 +394,7 @@ def main():
                                                   "demo_model"))
     ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--countries", type=int, default=30)
-    ap.add_argument("--people", type=int, default=80)
+    ap.add_argument("--people", type=int, default=220)
     ap.add_argument("--requests", type=int, default=240)
     ap.add_argument("--merges", type=int, default=500)
     ap.add_argument("--n-layer", type=int, default=4)
@@ -381,10 +411,15 @@ def main():
     t0 = time.time()
 
     countries, cities, people, facts = build_world(rng, args.countries, args.people)
+    by_subject = collections.defaultdict(list)
+    for f in facts:
+        by_subject[f[1]].append(f)
+    subjects = countries + people
     prompts = [(tpl.format(s), o) for rel, s, o in facts for tpl in RELATIONS[rel][1]]
-    docs = [make_document(rng, facts, 2) for _ in range(150)]
-    # every fact in every template once as a sentence of its own, so the tokenizer sees them all
+    held_out = [(tpl.format(s), o) for rel, s, o in facts for tpl in RELATIONS[rel][2]]
+    # the tokenizer sees every fact in every training template once, and 300 biographies
     singles = [sentence(tpl, s, o) for rel, s, o in facts for tpl in RELATIONS[rel][1]]
+    docs = [make_document(rng, by_subject, subjects, 2) for _ in range(300)]
 
     tok = ByteLevelBPE.train(singles + docs, n_merges=args.merges)
     print(json.dumps({"phase": "tokenizer", "merges": len(tok.merges),
@@ -414,14 +449,20 @@ def main():
         "torch_dtype": "float32",
     }
     model = GPT2(cfg)
-    T = 64
-    docs_ids = [tok.encode(d) + [eos_id] for d in docs] + [tok.encode(s) + [eos_id] for s in singles]
-    # the request prompts and their paraphrases also appear as sentences of their own, twice
-    docs_ids += docs_ids[len(docs):]
+    T = 96
+
+    def sample_text(r):
+        # a quarter single sentences (one fact in one training template), the rest documents of
+        # one or two biographies; each is sampled afresh, so no two epochs see the same texts
+        if r.random() < 0.25:
+            rel, s, o = r.choice(facts)
+            return sentence(r.choice(RELATIONS[rel][1]), s, o)
+        return make_document(r, by_subject, subjects, 2)
+
     opt = torch.optim.AdamW(model.parameters(), lr=5e-3, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = 50
-    gen = batches(rng, docs_ids, 32, T, eos_id)
-    acc = 0.0
+    gen = batches(rng, sample_text, tok, 32, T, eos_id)
+    acc = acc_held_out = 0.0
     log = []
     for step in range(1, args.steps + 1):
         lr = 5e-3 * min(1.0, step / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
@@ -440,7 +481,9 @@ def main():
                               "seconds": round(time.time() - t0, 1)}), flush=True)
         if step % 100 == 0 or step == args.steps:
             acc = fact_accuracy(model, tok, prompts)
+            acc_held_out = fact_accuracy(model, tok, held_out)
             log.append({"step": step, "loss": round(loss.item(), 4), "top1": round(acc, 4),
+                        "top1_held_out": round(acc_held_out, 4),
                         "seconds": round(time.time() - t0, 1)})
             print(json.dumps(log[-1]), flush=True)
             if acc >= 0.985:
@@ -474,11 +517,18 @@ def main():
     rrng = random.Random(SEED + 1)
     rrng.shuffle(candidates)
     requests = []
+    # one request per subject: requests on one subject share their key (the subject's last
+    # token), so a later one would overwrite an earlier one in any key-value editor
+    edited = set()
     for rel, s, o in candidates:
         if len(requests) == args.requests:
             break
+        if s in edited:
+            continue
+        edited.add(s)
         new = rrng.choice([v for v in values[rel] if v != o])
         tpls = RELATIONS[rel][1]
+        paraphrases = RELATIONS[rel][2]
         neighbours = [n for n in by_object[(rel, o)] if n != s]
         rrng.shuffle(neighbours)
         requests.append({
@@ -488,10 +538,12 @@ def main():
                 "target_new": {"str": new, "id": rel + ":" + new},
                 "target_true": {"str": o, "id": rel + ":" + o},
             },
-            "paraphrase_prompts": [t.format(s) for t in tpls[1:]],
+            "paraphrase_prompts": [t.format(s) for t in paraphrases],
             "neighborhood_prompts": [tpls[0].format(n) for n in neighbours[:10]],
             "generation_prompts": [],
         })
+    if len(requests) < args.requests:
+        sys.exit(f"only {len(requests)} subjects for {args.requests} requests (one per subject)")
     with open(os.path.join(args.out, "requests.json"), "w") as f:
         json.dump(requests, f, indent=1)
         f.write("\n")
@@ -499,10 +551,12 @@ def main():
     crng = random.Random(SEED + 2)
     with open(os.path.join(args.out, "corpus.txt"), "w") as f:
         for _ in range(2000):
-            f.write(make_document(crng, facts, 3) + "\n")
+            f.write(make_document(crng, by_subject, subjects, 3) + "\n")
 
     report = {"seed": SEED, "steps": log[-1]["step"], "top1_training_prompts": acc,
-              "n_training_prompts": len(prompts), "n_facts": len(facts),
+              "n_training_prompts": len(prompts), "top1_held_out_prompts": acc_held_out,
+              "n_held_out_prompts": len(held_out), "n_embd": args.n_embd, "n_inner": args.n_inner,
+              "n_layer": args.n_layer, "threads": args.threads, "n_facts": len(facts),
               "vocab_size": vocab_size, "n_merges": len(tok.merges),
               "parameters": sum(p.numel() for p in model.parameters()),
               "seconds": round(time.time() - t0, 1), "torch": torch.__version__, "log": log}
