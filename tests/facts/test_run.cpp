@@ -400,6 +400,44 @@ TEST_CASE("run state: a state of another checkpoint is refused and nothing is wr
   CHECK(sf::load_run(state, m3, ck).cases().size() == 1);
 }
 
+TEST_CASE("edited checkpoint: --out carries subfolders, follows symbolic links and refuses a folder inside", "[facts][run]") {
+  using namespace run_test;
+  const Fixture& f = fixture();
+  Model<float> m = Model<float>::load(model_dir);
+  sf::FactEditor fe(m, f.hp, sf::Method::Memit, seqedit::History::Aligned, f.c0);
+  fe.apply(m, f.tok, f.cases(0, 0), f.templates);
+  // A snapshot-like folder: tokenizer.json a relative link into a blob folder next to it,
+  // and a subfolder with a file of its own.
+  const std::string root = fresh("ck_snapshot");
+  const std::string ck = root + "/snapshot", blobs = root + "/blobs";
+  fs::create_directories(ck + "/extra/deeper");
+  fs::create_directories(blobs);
+  for (const auto& e : fs::directory_iterator(model_dir)) {
+    if (!e.is_regular_file()) continue;
+    const std::string name = e.path().filename().string();
+    if (name == "tokenizer.json") {
+      fs::copy_file(e.path(), blobs + "/tok-blob");
+      fs::create_symlink("../blobs/tok-blob", ck + "/tokenizer.json");
+    } else {
+      fs::copy_file(e.path(), ck + "/" + name);
+    }
+  }
+  { std::ofstream(ck + "/extra/deeper/notes.txt") << "kept as it is\n"; }
+  const std::string out = fresh("ck_snapshot_out");
+  sf::write_edited_checkpoint(ck, weights_of(fe), out);
+  CHECK(bytes_of(out + "/extra/deeper/notes.txt") == "kept as it is\n");
+  CHECK_FALSE(fs::is_symlink(out + "/tokenizer.json"));
+  CHECK(bytes_of(out + "/tokenizer.json") == bytes_of(model_dir + "/tokenizer.json"));
+  CHECK(bytes_of(out + "/config.json") == bytes_of(model_dir + "/config.json"));
+  const seqedit::io::Checkpoint c(out);
+  for (std::size_t i = 0; i < f.hp.layers.size(); ++i)
+    CHECK(c.stores(c.ffn_output(f.hp.layers[i]), fe.editors()[i].weights()));
+  CHECK(fs::is_symlink(ck + "/tokenizer.json"));  // the source is untouched
+  // --out inside the checkpoint folder is refused, and nothing is created
+  CHECK_THROWS_WITH(sf::write_edited_checkpoint(ck, weights_of(fe), ck + "/edited"), Catch::Contains("inside"));
+  CHECK_FALSE(fs::exists(ck + "/edited"));
+}
+
 TEST_CASE("edited checkpoint: --out is complete and the source unchanged; in place equals it", "[facts][run]") {
   using namespace run_test;
   const Fixture& f = fixture();

@@ -10,10 +10,12 @@
 /// * In place (`out_dir` empty): every new shard is written in full to a temporary file
 ///   next to it first; only when all are written (and fsynced) are they renamed over the
 ///   old shards. A failure before that leaves the checkpoint as it was.
-/// * Into `out_dir` (which must not exist): a folder `<out_dir>.tmp-<pid>` next to it gets
-///   the rewritten shards and every other file of the checkpoint (hard-linked, or copied
-///   where links are not possible) under the same names, and is renamed to `out_dir` at the
-///   end. The source checkpoint is never written; a failure leaves no `out_dir`.
+/// * Into `out_dir` (which must not exist, nor lie inside the checkpoint folder): a folder
+///   `<out_dir>.tmp-<pid>` next to it gets the rewritten shards and every other file of the
+///   checkpoint, subfolders included (hard-linked, or copied where links are not possible;
+///   a symbolic link, as in a Hugging Face cache snapshot, is replaced by the file it names),
+///   under the same names, and is renamed to `out_dir` at the end. The source checkpoint is
+///   never written; a failure leaves no `out_dir`.
 
 #include <Eigen/Core>
 

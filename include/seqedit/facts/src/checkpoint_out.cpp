@@ -106,27 +106,53 @@ void write_edited_checkpoint(const std::string& model_dir, const std::vector<Lay
   std::error_code ec;
   if (fs::exists(out_dir, ec))
     throw std::invalid_argument("--out folder '" + out_dir + "' exists; give a new folder (or write in place)");
+  {
+    // The new folder may not lie inside the checkpoint (it would be copied into itself).
+    const fs::path src = fs::weakly_canonical(model_dir), dst = fs::weakly_canonical(out_dir);
+    const auto mismatch = std::mismatch(src.begin(), src.end(), dst.begin(), dst.end());
+    if (mismatch.first == src.end())
+      throw std::invalid_argument("--out folder '" + out_dir + "' lies inside the checkpoint folder '" + model_dir +
+                                  "'; give a folder outside it");
+  }
   const std::string tmp = out_dir + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp, ec);
   if (!fs::create_directory(tmp, ec))
     throw io::io_error("cannot create the folder '" + tmp + "': " + ec.message());
-  std::map<std::string, const std::vector<Replacement>*> by_name;  // shard file name → replacements
+  // Shards (always in the checkpoint folder itself) by file name.
+  std::map<std::string, const std::vector<Replacement>*> by_name;
   for (const auto& kv : by_shard) by_name[fs::path(kv.first).filename().string()] = &kv.second;
+  // The iterator yields base / relative path; `prefix` is that string's fixed head.
+  const fs::path base(model_dir);
+  const std::string marker = (base / "x").string();
+  const std::string prefix = marker.substr(0, marker.size() - 1);
   try {
-    for (const auto& entry : fs::directory_iterator(model_dir)) {
-      if (!entry.is_regular_file()) continue;
-      const std::string name = entry.path().filename().string();
-      const std::string src = entry.path().string(), dst = tmp + "/" + name;
-      const auto it = by_name.find(name);
-      if (it != by_name.end()) {
-        write_shard(src, *it->second, dst)->commit();
+    for (auto it = fs::recursive_directory_iterator(base); it != fs::recursive_directory_iterator(); ++it) {
+      const fs::directory_entry& entry = *it;
+      const std::string full = entry.path().string();
+      if (full.compare(0, prefix.size(), prefix) != 0)
+        throw io::io_error("unexpected path '" + full + "' while copying '" + model_dir + "'");
+      const std::string rel = full.substr(prefix.size());
+      const std::string dst = tmp + "/" + rel;
+      if (entry.is_directory()) {
+        if (!fs::create_directory(dst, ec) && ec)
+          throw io::io_error("cannot create the folder '" + dst + "': " + ec.message());
         continue;
       }
+      if (!entry.is_regular_file()) continue;  // sockets, fifos, broken links
+      const auto shard = it.depth() == 0 ? by_name.find(rel) : by_name.end();
+      if (shard != by_name.end()) {
+        write_shard(entry.path().string(), *shard->second, dst)->commit();
+        continue;
+      }
+      // A symbolic link (a Hugging Face cache snapshot) is followed: the new folder gets the
+      // file it names, so that relative links do not break.
+      const fs::path src = fs::canonical(entry.path(), ec);
+      if (ec) throw io::io_error("cannot resolve '" + entry.path().string() + "': " + ec.message());
       fs::create_hard_link(src, dst, ec);
       if (ec) {
         ec.clear();
         fs::copy_file(src, dst, ec);
-        if (ec) throw io::io_error("cannot copy '" + src + "' to '" + dst + "': " + ec.message());
+        if (ec) throw io::io_error("cannot copy '" + src.string() + "' to '" + dst + "': " + ec.message());
       }
     }
     fs::rename(tmp, out_dir);
