@@ -190,6 +190,9 @@ void bind_text(py::module_& m);
 #ifdef SEQEDIT_PY_HAVE_MODEL
 void bind_model(py::module_& m);
 #endif
+#ifdef SEQEDIT_PY_HAVE_FACTS
+void bind_facts(py::module_& m);
+#endif
 
 }  // namespace seqedit_py
 

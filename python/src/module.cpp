@@ -101,6 +101,9 @@ PYBIND11_MODULE(_seqedit, m) {
 #ifdef SEQEDIT_PY_HAVE_TEXT
   bind_text(m);
 #endif
+#ifdef SEQEDIT_PY_HAVE_FACTS
+  bind_facts(m);
+#endif
 #ifdef SEQEDIT_PY_HAVE_MODEL
   bind_model(m);
 #endif
