@@ -5,6 +5,7 @@
 // `seqedit edit-facts` / `retract` / `verify` end to end through the built tool.
 
 #include "seqedit/facts/checkpoint_out.hpp"
+#include "seqedit/facts/edit_facts.hpp"
 #include "seqedit/facts/context_templates.hpp"
 #include "seqedit/facts/corpus_stats.hpp"
 #include "seqedit/facts/hparams.hpp"
@@ -22,16 +23,19 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace run_test {
@@ -405,7 +409,7 @@ TEST_CASE("edited checkpoint: --out carries subfolders, follows symbolic links a
   const Fixture& f = fixture();
   Model<float> m = Model<float>::load(model_dir);
   sf::FactEditor fe(m, f.hp, sf::Method::Memit, seqedit::History::Aligned, f.c0);
-  fe.apply(m, f.tok, f.cases(0, 0), f.templates);
+  fe.apply(m, f.tok, f.cases(0, 1), f.templates);
   // A snapshot-like folder: tokenizer.json a relative link into a blob folder next to it,
   // and a subfolder with a file of its own.
   const std::string root = fresh("ck_snapshot");
@@ -508,6 +512,80 @@ TEST_CASE("a write that fails leaves the checkpoint and the previous state intac
   CHECK(folder_bytes(state) == state_before);
   Model<float> m2 = Model<float>::load(copy);
   CHECK(sf::load_run(state, m2, copy).cases().size() == 1);
+}
+
+TEST_CASE("edit_facts / retract_facts / verify_run: a run in two calls, a stop from the log, exact retraction", "[facts][run]") {
+  using namespace run_test;
+  const Fixture& f = fixture();
+  const std::string stats = fresh("lib_stats");
+  fs::create_directories(stats);
+  for (std::size_t i = 0; i < f.hp.layers.size(); ++i)
+    sf::write_mom2_npz(stats + "/" + sf::mom2_file_name(f.hp.rewrite_module(f.hp.layers[i]), "float32",
+                                                         f.stats[i].samples()),
+                       f.stats[i]);
+  const std::int64_t c0 = f.requests[0].case_id;
+  sf::EditFactsOptions o;
+  o.model = model_dir;
+  o.requests = model_dir + "/requests.json";
+  o.hparams = model_dir + "/../demo_hparams.json";
+  o.stats = stats;
+  o.method = "memit";
+  o.batch = 1;
+  o.cases = std::make_pair(c0, c0 + 1);
+  o.state = fresh("lib_state");
+  o.out = fresh("lib_out1");
+  std::vector<std::string> lines;
+  const sf::EditFactsResult r1 = sf::edit_facts(o, [&](const std::string& l) { lines.push_back(l); });
+  CHECK(r1.requests == 2);
+  CHECK(r1.batches == 2);
+  CHECK(r1.cases_in_run == 2);
+  CHECK(r1.layers == f.hp.layers);
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("batch 2/2", 0) == 0; }) == 1);
+  // a log that throws at the first request of the next call stops it: nothing written
+  const auto state_before = folder_bytes(o.state);
+  sf::EditFactsOptions o2 = o;
+  o2.model = o.out;
+  o2.cases = std::make_pair(c0 + 2, c0 + 3);
+  o2.out = fresh("lib_out2");
+  struct Stop {};
+  CHECK_THROWS_AS(sf::edit_facts(o2, [](const std::string& l) { if (l.find("request") != std::string::npos) throw Stop(); }),
+                  Stop);
+  CHECK_FALSE(fs::exists(o2.out));
+  CHECK(folder_bytes(o.state) == state_before);
+  const sf::EditFactsResult r2 = sf::edit_facts(o2);
+  CHECK(r2.cases_in_run == 4);
+  // every layer against the one-time solution of its journal
+  const sf::VerifyRunResult v = sf::verify_run(o.state);
+  CHECK(v.ok);
+  REQUIRE(v.layers.size() == f.hp.layers.size());
+  for (const sf::LayerVerification& l : v.layers) {
+    CHECK(l.live_edits == 4);
+    CHECK(l.deviation <= 1e-8);
+  }
+  // retracting every case: the original tensors up to one float rounding
+  sf::RetractFactsOptions rt;
+  rt.state = o.state;
+  rt.cases = {c0, c0 + 1, c0 + 2, c0 + 3};
+  rt.out = fresh("lib_out3");
+  const sf::RetractFactsResult rr = sf::retract_facts(rt);
+  CHECK(rr.retracted == 4);
+  CHECK(rr.remaining == 0);
+  const seqedit::io::Checkpoint a(rt.out), b(model_dir);
+  for (int l : f.hp.layers) {
+    const Eigen::MatrixXd wa = a.load<double>(a.ffn_output(l)), wb = b.load<double>(b.ffn_output(l));
+    CHECK((wa - wb).cwiseAbs().maxCoeff() <= 4 * double(std::numeric_limits<float>::epsilon()) * wb.cwiseAbs().maxCoeff());
+  }
+  // options refused before anything is read
+  sf::EditFactsOptions bad = o;
+  bad.preset = "gpt2-xl";
+  CHECK_THROWS_WITH(sf::edit_facts(bad), Catch::Contains("exactly one of --hparams or --preset"));
+  bad = o;
+  bad.history = "sometimes";
+  CHECK_THROWS_WITH(sf::edit_facts(bad), Catch::Contains("--history"));
+  bad = o;
+  bad.batch = 0;
+  CHECK_THROWS_WITH(sf::edit_facts(bad), Catch::Contains("--batch"));
+  CHECK_THROWS_WITH(sf::find_stats_file(stats, "no.such.module", "float32"), Catch::Contains("no file"));
 }
 
 // Run by CTest as its own entry (test_facts_run_cli) with SEQEDIT_CLI set to the built tool.
