@@ -1,9 +1,13 @@
 # libFuzzer targets of seqedit::text (included by tests/fuzz/CMakeLists.txt):
 #   fuzz_tokenizer_json    arbitrary bytes as tokenizer.json (corpus/tokenizer_json, dict/tokenizer_json.dict)
 #   fuzz_tokenizer_encode  arbitrary bytes encoded by a fixed small tokenizer (corpus/tokenizer_encode)
+# The tokenizer's sources are compiled into the targets so that they are instrumented too
+# (coverage guides the fuzzer only through instrumented code).
+get_target_property(_fuzz_text_sources seqedit_text SOURCES)
 foreach(_f tokenizer_json tokenizer_encode)
-  add_executable(fuzz_${_f} "${CMAKE_CURRENT_LIST_DIR}/fuzz_${_f}.cpp")
-  target_link_libraries(fuzz_${_f} PRIVATE seqedit::text)
+  add_executable(fuzz_${_f} "${CMAKE_CURRENT_LIST_DIR}/fuzz_${_f}.cpp" ${_fuzz_text_sources})
+  target_include_directories(fuzz_${_f} PRIVATE "${PROJECT_SOURCE_DIR}/include")
+  target_link_libraries(fuzz_${_f} PRIVATE seqedit::io PkgConfig::SEQEDIT_PCRE2 PkgConfig::SEQEDIT_UTF8PROC)
   target_compile_features(fuzz_${_f} PRIVATE cxx_std_17)
   seqedit_target_warnings(fuzz_${_f})
   target_compile_options(fuzz_${_f} PRIVATE -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
