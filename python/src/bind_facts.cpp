@@ -38,6 +38,14 @@ sf::LogFn python_log(const py::object& log) {
 
 std::string opt_str(const std::optional<std::string>& s) { return s ? *s : std::string(); }
 
+/// Runs `call(log_fn)` without the GIL, the progress going to `log` (see python_log).
+template <typename F>
+auto with_log(const py::object& log, F call) {
+  const sf::LogFn fn = python_log(log);
+  py::gil_scoped_release nogil;
+  return call(fn);
+}
+
 }  // namespace
 
 void bind_facts(py::module_& m) {
@@ -64,12 +72,7 @@ void bind_facts(py::module_& m) {
         o.state = opt_str(state);
         o.out = opt_str(out);
         o.in_place = in_place;
-        sf::EditFactsResult r;
-        {
-          const sf::LogFn fn = python_log(log);
-          py::gil_scoped_release nogil;
-          r = sf::edit_facts(o, fn);
-        }
+        const sf::EditFactsResult r = with_log(log, [&](const sf::LogFn& fn) { return sf::edit_facts(o, fn); });
         py::dict d;
         d["requests"] = r.requests;
         d["batches"] = r.batches;
@@ -95,12 +98,7 @@ void bind_facts(py::module_& m) {
         o.model = opt_str(model);
         o.out = opt_str(out);
         o.in_place = in_place;
-        sf::RetractFactsResult r;
-        {
-          const sf::LogFn fn = python_log(log);
-          py::gil_scoped_release nogil;
-          r = sf::retract_facts(o, fn);
-        }
+        const sf::RetractFactsResult r = with_log(log, [&](const sf::LogFn& fn) { return sf::retract_facts(o, fn); });
         py::dict d;
         d["retracted"] = r.retracted;
         d["remaining"] = r.remaining;

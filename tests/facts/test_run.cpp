@@ -140,6 +140,17 @@ std::string copy_of_demo(const std::string& name) {
   return p;
 }
 
+/// A statistics folder as `seqedit stats` writes it: one MEMIT-layout npz per edited layer.
+std::string stats_folder(const Fixture& f, const std::string& name) {
+  const std::string dir = fresh(name);
+  fs::create_directories(dir);
+  for (std::size_t i = 0; i < f.hp.layers.size(); ++i)
+    sf::write_mom2_npz(dir + "/" + sf::mom2_file_name(f.hp.rewrite_module(f.hp.layers[i]), "float32",
+                                                       f.stats[i].samples()),
+                       f.stats[i]);
+  return dir;
+}
+
 std::vector<sf::LayerWeights> weights_of(const sf::FactEditor& fe) {
   std::vector<sf::LayerWeights> out;
   for (std::size_t i = 0; i < fe.layers().size(); ++i)
@@ -517,12 +528,7 @@ TEST_CASE("a write that fails leaves the checkpoint and the previous state intac
 TEST_CASE("edit_facts / retract_facts / verify_run: a run in two calls, a stop from the log, exact retraction", "[facts][run]") {
   using namespace run_test;
   const Fixture& f = fixture();
-  const std::string stats = fresh("lib_stats");
-  fs::create_directories(stats);
-  for (std::size_t i = 0; i < f.hp.layers.size(); ++i)
-    sf::write_mom2_npz(stats + "/" + sf::mom2_file_name(f.hp.rewrite_module(f.hp.layers[i]), "float32",
-                                                         f.stats[i].samples()),
-                       f.stats[i]);
+  const std::string stats = stats_folder(f, "lib_stats");
   const std::int64_t c0 = f.requests[0].case_id;
   sf::EditFactsOptions o;
   o.model = model_dir;
@@ -592,12 +598,7 @@ TEST_CASE("edit_facts / retract_facts / verify_run: a run in two calls, a stop f
 TEST_CASE("seqedit edit-facts / retract / verify end to end", "[.run_cli]") {
   using namespace run_test;
   const Fixture& f = fixture();
-  const std::string stats = fresh("cli_stats");
-  fs::create_directories(stats);
-  for (std::size_t i = 0; i < f.hp.layers.size(); ++i)
-    sf::write_mom2_npz(stats + "/" + sf::mom2_file_name(f.hp.rewrite_module(f.hp.layers[i]), "float32",
-                                                         f.stats[i].samples()),
-                       f.stats[i]);
+  const std::string stats = stats_folder(f, "cli_stats");
   const std::string common = "edit-facts --requests " + model_dir + "/requests.json --hparams " + model_dir +
                              "/../demo_hparams.json --stats " + stats + " --method memit --batch 1";
   const std::string log = fresh("cli.log");
