@@ -680,10 +680,11 @@ struct Model<Scalar>::Impl {
       A.up.resize(F, T);
       linear(W.gate, W.gate_b, ws.h, A.pre);
       linear(W.up, W.up_b, ws.h, A.up);
-      ws.key = A.pre.unaryExpr([act](Scalar x) { return detail::activate(act, x); }).cwiseProduct(A.up);
+      detail::activate(act, A.pre, ws.key);
+      ws.key.array() *= A.up.array();
     } else {
       linear(W.up, W.up_b, ws.h, A.pre);
-      ws.key = A.pre.unaryExpr([act](Scalar x) { return detail::activate(act, x); });
+      detail::activate(act, A.pre, ws.key);
     }
     const RunOptions<Scalar>& opt = *p.opt;
     for (std::size_t k = 0; k < opt.key_layers.size(); ++k) {
@@ -704,12 +705,15 @@ struct Model<Scalar>::Impl {
     down_bwd(W, df, ws.dkey);
     ws.dh2.resize(cfg.d_model, df.cols());
     if (cfg.gated_mlp) {
-      ws.dpre = ws.dkey.cwiseProduct(A.up).cwiseProduct(A.pre.unaryExpr([act](Scalar x) { return detail::activate_grad(act, x); }));
-      ws.dup = ws.dkey.cwiseProduct(A.pre.unaryExpr([act](Scalar x) { return detail::activate(act, x); }));
+      detail::activate_grad(act, A.pre, ws.dpre);
+      ws.dpre.array() *= ws.dkey.array() * A.up.array();
+      detail::activate(act, A.pre, ws.dup);
+      ws.dup.array() *= ws.dkey.array();
       linear_t(W.gate, ws.dpre, ws.dh2);
       linear_t(W.up, ws.dup, ws.dh2, true);
     } else {
-      ws.dpre = ws.dkey.cwiseProduct(A.pre.unaryExpr([act](Scalar x) { return detail::activate_grad(act, x); }));
+      detail::activate_grad(act, A.pre, ws.dpre);
+      ws.dpre.array() *= ws.dkey.array();
       linear_t(W.up, ws.dpre, ws.dh2);
     }
   }
