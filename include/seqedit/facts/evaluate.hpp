@@ -52,7 +52,9 @@ struct CandidateScore {
 
 /// Scores token-level (prefix, candidate) pairs: prefix ≥ 1 token, candidate ≥ 1 token, every
 /// id in the vocabulary. Passes are batched, with at most `max_sites` argmax positions per
-/// pass (bounds the vocab × sites logits). \throws std::invalid_argument naming the pair.
+/// pass (bounds the vocab × sites logits); pairs of a pass whose sequences prefix +
+/// candidate[:-1] coincide (one prompt, two one-token candidates) share one prompt.
+/// \throws std::invalid_argument naming the pair.
 std::vector<CandidateScore> score_candidate_tokens(
     const model::Model<float>& model,
     const std::vector<std::pair<std::vector<std::int32_t>, std::vector<std::int32_t>>>& prefix_candidate,

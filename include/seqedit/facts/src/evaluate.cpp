@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -51,20 +52,25 @@ std::vector<CandidateScore> score_candidate_tokens(
     // one pass over as many pairs as fit in max_sites candidate tokens (at least one pair)
     std::size_t end = begin, sites = 0;
     while (end < pc.size() && (end == begin || sites + pc[end].second.size() <= max_sites)) sites += pc[end++].second.size();
+    // A pair reads its candidate off the sequence prefix + candidate[:-1]; pairs with the same
+    // sequence (a prompt with two one-token candidates, as CounterFact's new and true targets
+    // mostly are) share one prompt of the pass.
     model::Batch batch;
     model::RunOptions<float> opt;
+    std::map<std::vector<std::int32_t>, int> prompt_of;
     for (std::size_t i = begin; i < end; ++i) {
       const auto& [p, c] = pc[i];
-      const int prompt = static_cast<int>(batch.prompts.size());
+      std::vector<std::int32_t> ids = p;
+      ids.insert(ids.end(), c.begin(), c.end() - 1);
+      const auto found = prompt_of.emplace(std::move(ids), static_cast<int>(batch.prompts.size()));
+      if (found.second) batch.prompts.push_back(found.first->first);
+      const int prompt = found.first->second;
       const int n = static_cast<int>(p.size());
       for (std::size_t j = 0; j < c.size(); ++j) {
         const int pos = n - 1 + static_cast<int>(j);
         opt.logprobs.push_back({prompt, pos, c[j]});
         opt.logits.push_back({prompt, pos});
       }
-      std::vector<std::int32_t> ids = p;
-      ids.insert(ids.end(), c.begin(), c.end() - 1);
-      batch.prompts.push_back(std::move(ids));
     }
     const auto r = model.run(batch, opt);
     std::size_t k = 0;
