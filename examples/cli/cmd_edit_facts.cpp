@@ -5,13 +5,16 @@
 //   seqedit edit-facts --model DIR --requests FILE (--hparams FILE | --preset NAME) --stats DIR
 //                      --method memit|alphaedit|memit-prune|memit-rect [--history aligned|none|latest]
 //                      [--no-compensation] [--batch N] [--cases A-B] [--context-templates FILE]
-//                      [--state DIR] (--out DIR | --in-place)
+//                      [--state DIR [--save-every N] [--skip-applied]] (--out DIR | --in-place)
 //
 // C0 of layer l is read from --stats DIR: the one file `<module>_<mom2_dtype>_mom2_*.npz` of
 // that layer's module (as `seqedit stats` writes it), C0 = mom2 / count. With a state that
 // already holds a run, the run's hyper-parameters, method, history and context templates must
 // be the ones given (a difference is named), the checkpoint must be the one the state was
-// last written to, and no request may have a case id already applied.
+// last written to, and no request may have a case id already applied (--skip-applied skips
+// them instead). --save-every N also writes the checkpoint and the state after every N
+// batches; a stopped run continues with --model <the folder written> --in-place, the same
+// --state and --skip-applied, bit-identically (edit_facts.hpp, "Saving during a long run").
 //
 // The run itself is seqedit::facts::edit_facts (seqedit/facts/edit_facts.hpp); this file
 // maps the options and prints. It also implements `retract` and `verify` on a run state
@@ -70,6 +73,11 @@ class EditFactsCommand : public Command {
     app.add_option("--state", state_, "Run state folder: continued if it holds a run, else created");
     app.add_option("--out", out_, "Write the edited checkpoint into this new folder");
     app.add_flag("--in-place", in_place_, "Rewrite the edited shards of --model in place");
+    app.add_option("--save-every", save_every_,
+                   "With --state: also write the checkpoint and the state after every N batches (default 0: at the end)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_flag("--skip-applied", skip_applied_,
+                 "Continuing a run: skip requests whose case id the run already holds (resumes a stopped run)");
   }
 
   int run() override {
@@ -88,9 +96,14 @@ class EditFactsCommand : public Command {
     o.state = state_;
     o.out = out_;
     o.in_place = in_place_;
+    o.save_every = save_every_;
+    o.skip_applied = skip_applied_;
     const sf::EditFactsResult r = sf::edit_facts(o, stderr_log("edit-facts"));
     std::cout << "applied " << r.requests << " requests in " << r.batches << " batches (" << r.cases_in_run
-              << " cases in the run) to layers";
+              << " cases in the run";
+    if (r.skipped) std::cout << ", " << r.skipped << " skipped as applied";
+    if (r.saves > 1) std::cout << ", saved " << r.saves << " times";
+    std::cout << ") to layers";
     for (int l : r.layers) std::cout << " " << l;
     std::cout << "; checkpoint " << r.checkpoint << "; " << r.seconds << " s\n";
     return 0;
@@ -99,8 +112,9 @@ class EditFactsCommand : public Command {
  private:
   std::string model_, requests_, hparams_, preset_, stats_, method_, history_ = "aligned", cases_, templates_, state_,
       out_;
-  bool in_place_ = false, no_comp_ = false;
+  bool in_place_ = false, no_comp_ = false, skip_applied_ = false;
   int batch_ = 100;
+  std::int64_t save_every_ = 0;
 };
 
 int fact_run_retract_impl(const FactRunRetractArgs& a) {

@@ -927,6 +927,7 @@ def edit_facts(model: _Path, requests: _Path, *, stats: _Path, method: str, hpar
                preset: Optional[str] = None, history: str = "aligned", compensation: bool = True, batch: int = 100,
                cases: Optional[Sequence[int]] = None, context_templates: Optional[_Path] = None,
                state: Optional[_Path] = None, out: Optional[_Path] = None, in_place: bool = False,
+               save_every: int = 0, skip_applied: bool = False,
                log: Optional[Callable[[str], Any]] = None) -> Dict[str, Any]:
     """Applies counterfactual requests to a checkpoint in sequential batches and writes the
     edited checkpoint: ``seqedit edit-facts`` as a call (pipeline.md §6, the same files and
@@ -963,14 +964,23 @@ def edit_facts(model: _Path, requests: _Path, *, stats: _Path, method: str, hpar
     out, in_place :
         A new folder for the edited checkpoint, or ``in_place=True`` to rewrite the edited
         shards of ``model``: exactly one.
+    save_every : int
+        With ``state``: also write the checkpoint and the state after every ``save_every``
+        batches (default 0: only at the end). The first save creates ``out``, later ones
+        rewrite that folder in place. A stopped run keeps its last save and continues with
+        ``model`` = the folder written, ``in_place=True``, the same ``state`` and
+        ``skip_applied=True``, bit-identically to the run without the stop.
+    skip_applied : bool
+        Continuing a run: skip the requests whose case id the run already holds (default
+        False: such a request raises ValueError).
     log : callable, optional
         Called with each progress line (per batch, request and layer).
 
     Returns
     -------
     dict
-        ``requests``, ``batches``, ``cases_in_run``, ``layers``, ``checkpoint`` (the folder
-        written) and ``seconds``.
+        ``requests``, ``skipped``, ``saves`` (times the checkpoint was written), ``batches``,
+        ``cases_in_run``, ``layers``, ``checkpoint`` (the folder written) and ``seconds``.
 
     Raises
     ------
@@ -986,15 +996,17 @@ def edit_facts(model: _Path, requests: _Path, *, stats: _Path, method: str, hpar
 
     Notes
     -----
-    Runs with the GIL released (the callback gets it back for each line). Nothing is
-    written before the last batch is applied: a run that raises (Ctrl-C included) leaves the
-    checkpoint and the state as they were.
+    Runs with the GIL released (the callback gets it back for each line). Without
+    ``save_every``, nothing is written before the last batch is applied: a run that raises
+    (Ctrl-C included) leaves the checkpoint and the state as they were; with it, as its last
+    save left them.
     """
     rng = None if cases is None else (int(cases[0]), int(cases[1]))
     return dict(_facts_ext("edit_facts")(
         os.fspath(model), os.fspath(requests), os.fspath(stats), str(method), _opt_path(hparams),
         None if preset is None else str(preset), str(history), bool(compensation), int(batch), rng,
-        _opt_path(context_templates), _opt_path(state), _opt_path(out), bool(in_place), log))
+        _opt_path(context_templates), _opt_path(state), _opt_path(out), bool(in_place), int(save_every),
+        bool(skip_applied), log))
 
 
 def retract_facts(state: _Path, cases: Sequence[int], *, model: Optional[_Path] = None,

@@ -211,6 +211,7 @@ def edit_facts(model: _Path, requests: _Path, *, stats: _Path, method: str, hpar
                preset: Optional[str] = ..., history: str = ..., compensation: bool = ..., batch: int = ...,
                cases: Optional[Sequence[int]] = ..., context_templates: Optional[_Path] = ...,
                state: Optional[_Path] = ..., out: Optional[_Path] = ..., in_place: bool = ...,
+               save_every: int = ..., skip_applied: bool = ...,
                log: Optional[Callable[[str], Any]] = ...) -> Dict[str, Any]: ...
 def retract_facts(state: _Path, cases: Sequence[int], *, model: Optional[_Path] = ..., out: Optional[_Path] = ...,
                   in_place: bool = ..., log: Optional[Callable[[str], Any]] = ...) -> Dict[str, Any]: ...

@@ -3,8 +3,9 @@
 //
 // The run executes on the calling thread with the GIL released. Every progress line
 // re-acquires it, is passed to the Python callback (if any) and checks for signals: Ctrl-C
-// raises KeyboardInterrupt at the next line. The library writes nothing before the last
-// batch is applied, so an interrupted run leaves the checkpoint and the state as they were.
+// raises KeyboardInterrupt at the next line. The library calls the log only between writes,
+// so an interrupted run leaves the checkpoint and the state as they were (or as its last
+// save, with save_every, left them).
 
 #include "common.hpp"
 
@@ -56,7 +57,8 @@ void bind_facts(py::module_& m) {
          const std::string& history, bool compensation, std::int64_t batch,
          const std::optional<std::pair<std::int64_t, std::int64_t>>& cases,
          const std::optional<std::string>& context_templates, const std::optional<std::string>& state,
-         const std::optional<std::string>& out, bool in_place, const py::object& log) {
+         const std::optional<std::string>& out, bool in_place, std::int64_t save_every, bool skip_applied,
+         const py::object& log) {
         sf::EditFactsOptions o;
         o.model = model;
         o.requests = requests;
@@ -72,9 +74,13 @@ void bind_facts(py::module_& m) {
         o.state = opt_str(state);
         o.out = opt_str(out);
         o.in_place = in_place;
+        o.save_every = save_every;
+        o.skip_applied = skip_applied;
         const sf::EditFactsResult r = with_log(log, [&](const sf::LogFn& fn) { return sf::edit_facts(o, fn); });
         py::dict d;
         d["requests"] = r.requests;
+        d["skipped"] = r.skipped;
+        d["saves"] = r.saves;
         d["batches"] = r.batches;
         d["cases_in_run"] = r.cases_in_run;
         d["layers"] = r.layers;
@@ -86,7 +92,7 @@ void bind_facts(py::module_& m) {
       py::arg("preset") = py::none(), py::arg("history") = "aligned", py::arg("compensation") = true,
       py::arg("batch") = 100, py::arg("cases") = py::none(), py::arg("context_templates") = py::none(),
       py::arg("state") = py::none(), py::arg("out") = py::none(), py::arg("in_place") = false,
-      py::arg("log") = py::none());
+      py::arg("save_every") = 0, py::arg("skip_applied") = false, py::arg("log") = py::none());
 
   m.def(
       "retract_facts",

@@ -1,6 +1,7 @@
 """seqedit.edit_facts / retract_facts / verify_run on the shipped demo checkpoint: the same
 checkpoint bytes as the `seqedit edit-facts` tool, exact retraction, alignment of every layer,
-Ctrl-C before anything is written, and the errors of bad options."""
+Ctrl-C before anything is written or after a save (resumed with skip_applied), and the errors
+of bad options."""
 
 import json
 import os
@@ -130,6 +131,31 @@ def test_ctrl_c_stops_before_anything_is_written(work):
     assert sent
     assert not (work / "out_int").exists()
     assert not (work / "state_int" / "manifest.json").exists()
+
+
+def test_ctrl_c_after_a_save_keeps_it_and_the_resumed_run_gives_the_same_bytes(work):
+    whole, _ = run_python(work, "whole")
+    assert whole["saves"] == 1
+    sent = []
+
+    def log(line):
+        if line.startswith("batch 2/2") and not sent:
+            sent.append(line)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    common = dict(hparams=HPARAMS, stats=work / "stats", method="memit", batch=2, cases=CASES,
+                  state=work / "state_saved", save_every=1)
+    with pytest.raises(KeyboardInterrupt):
+        seqedit.edit_facts(DEMO, DEMO / "requests.json", out=work / "out_saved", log=log, **common)
+    assert sent
+    rep = seqedit.verify_run(work / "state_saved")
+    assert rep["ok"] and all(x["live_edits"] == 2 for x in rep["layers"])
+    res = seqedit.edit_facts(work / "out_saved", DEMO / "requests.json", in_place=True, skip_applied=True, **common)
+    assert res["skipped"] == 2 and res["requests"] == 2 and res["cases_in_run"] == 4
+    files = sorted(p.name for p in (work / "out_whole").iterdir())
+    assert files == sorted(p.name for p in (work / "out_saved").iterdir())
+    for f in files:
+        assert (work / "out_saved" / f).read_bytes() == (work / "out_whole" / f).read_bytes(), f
 
 
 def test_bad_options(work):

@@ -594,6 +594,83 @@ TEST_CASE("edit_facts / retract_facts / verify_run: a run in two calls, a stop f
   CHECK_THROWS_WITH(sf::find_stats_file(stats, "no.such.module", "float32"), Catch::Contains("no file"));
 }
 
+TEST_CASE("edit_facts --save-every: a run stopped after a save keeps it, and resumed with --skip-applied it "
+          "writes the bytes of the run without the stop", "[facts][run]") {
+  using namespace run_test;
+  const Fixture& f = fixture();
+  const std::string stats = stats_folder(f, "save_stats");
+  const std::int64_t c0 = f.requests[0].case_id;
+  sf::EditFactsOptions o;
+  o.model = model_dir;
+  o.requests = model_dir + "/requests.json";
+  o.hparams = model_dir + "/../demo_hparams.json";
+  o.stats = stats;
+  o.method = "memit";
+  o.batch = 1;
+  o.cases = std::make_pair(c0, c0 + 3);
+  // without a stop, one write at the end
+  sf::EditFactsOptions whole = o;
+  whole.state = fresh("save_state_whole");
+  whole.out = fresh("save_out_whole");
+  const sf::EditFactsResult rw = sf::edit_facts(whole);
+  CHECK(rw.saves == 1);
+  // saved after batch 2, stopped by the log at batch 3: the save holds 2 cases
+  sf::EditFactsOptions first = o;
+  first.save_every = 2;
+  first.state = fresh("save_state");
+  first.out = fresh("save_out");
+  struct Stop {};
+  std::vector<std::string> lines;
+  CHECK_THROWS_AS(sf::edit_facts(first,
+                                 [&](const std::string& l) {
+                                   lines.push_back(l);
+                                   if (l.rfind("batch 3/4", 0) == 0) throw Stop();
+                                 }),
+                  Stop);
+  CHECK(std::count_if(lines.begin(), lines.end(),
+                      [](const std::string& l) { return l.rfind("checkpoint written", 0) == 0; }) == 1);
+  REQUIRE(fs::exists(first.out));
+  const sf::VerifyRunResult v2 = sf::verify_run(first.state);
+  CHECK(v2.ok);
+  for (const sf::LayerVerification& l : v2.layers) CHECK(l.live_edits == 2);
+  // the same request range again, on the folder written, in place: the two applied are refused ...
+  sf::EditFactsOptions resume = o;
+  resume.model = first.out;
+  resume.in_place = true;
+  resume.state = first.state;
+  resume.save_every = 2;
+  CHECK_THROWS_WITH(sf::edit_facts(resume), Catch::Contains("already applied") && Catch::Contains("--skip-applied"));
+  // ... or skipped
+  resume.skip_applied = true;
+  const sf::EditFactsResult rr = sf::edit_facts(resume);
+  CHECK(rr.skipped == 2);
+  CHECK(rr.requests == 2);
+  CHECK(rr.cases_in_run == 4);
+  const auto a = folder_bytes(whole.out), b = folder_bytes(first.out);
+  CHECK(a.size() == b.size());
+  for (const auto& [name, bytes] : a) {
+    INFO(name);
+    REQUIRE(b.count(name) == 1);
+    CHECK(b.at(name) == bytes);
+  }
+  const sf::VerifyRunResult v4 = sf::verify_run(first.state);
+  CHECK(v4.ok);
+  for (const sf::LayerVerification& l : v4.layers) CHECK(l.live_edits == 4);
+  // refused options
+  sf::EditFactsOptions bad = o;
+  bad.out = fresh("save_bad");
+  bad.save_every = 1;
+  CHECK_THROWS_WITH(sf::edit_facts(bad), Catch::Contains("--save-every needs --state"));
+  bad.save_every = -1;
+  bad.state = fresh("save_bad_state");
+  CHECK_THROWS_WITH(sf::edit_facts(bad), Catch::Contains("--save-every must be >= 0"));
+  bad.save_every = 0;
+  bad.state.clear();
+  bad.skip_applied = true;
+  CHECK_THROWS_WITH(sf::edit_facts(bad), Catch::Contains("--skip-applied needs --state"));
+  CHECK_FALSE(fs::exists(bad.out));
+}
+
 // Run by CTest as its own entry (test_facts_run_cli) with SEQEDIT_CLI set to the built tool.
 TEST_CASE("seqedit edit-facts / retract / verify end to end", "[.run_cli]") {
   using namespace run_test;

@@ -10,15 +10,23 @@
 /// run (C0 of every edited layer from the statistics folder, context templates generated on
 /// the unedited model or read from a file) or continues the one in `state`, applies the
 /// requests in batches, and then writes the edited checkpoint (`out`, a new folder, or in
-/// place) and, with `state`, the run state (run_state.hpp). Nothing is written before every
-/// batch has been applied, so a run that fails or is stopped leaves the checkpoint and the
-/// state as they were.
+/// place) and, with `state`, the run state (run_state.hpp). By default nothing is written
+/// before every batch has been applied, so a run that fails or is stopped leaves the
+/// checkpoint and the state as they were.
+///
+/// **Saving during a long run.** With `save_every` = N > 0 (it needs `state`), the
+/// checkpoint and the state are also written after every N batches: the first save creates
+/// `out` (or rewrites `model` in place), later saves rewrite the edited shards of the folder
+/// written. A run that fails or is stopped then keeps what its last save holds, a consistent
+/// checkpoint and state, and continues with `model` = the folder written, `in_place`, the
+/// same `state` and `skip_applied`, which skips the requests the run already holds: the
+/// result is bit-identical to the run without the stop.
 ///
 /// **Progress and stopping.** `log` receives one line per batch, request and layer
-/// (pipeline.md §6, as the tool prints them on stderr). It is called only while nothing has
-/// been written yet, or after everything has: an exception it throws stops the run there
-/// and propagates, and the checkpoint and state stay as they were (the Python binding turns
-/// Ctrl-C into such an exception).
+/// (pipeline.md §6, as the tool prints them on stderr). It is called only between writes,
+/// never while a checkpoint or a state is half-written: an exception it throws stops the run
+/// there and propagates, and the checkpoint and state stay as the last save (or the start)
+/// left them (the Python binding turns Ctrl-C into such an exception).
 ///
 /// Errors: std::invalid_argument for options that contradict each other or the run in
 /// `state` (the message names the option), io::format_error / io::io_error from the files,
@@ -59,6 +67,12 @@ struct EditFactsOptions {
   std::string state;              ///< run-state folder: continued if it holds a run, else created; empty: none
   std::string out;                ///< new folder for the edited checkpoint, or
   bool in_place = false;          ///< rewrite the edited shards of `model`: exactly one of the two
+  /// With `state`: also write the checkpoint and the state after every N batches (0: only at
+  /// the end; see "Saving during a long run").
+  std::int64_t save_every = 0;
+  /// Continuing a run: skip the requests whose case id the run already holds (default:
+  /// such a request is an error).
+  bool skip_applied = false;
 
   /// Checks what can be checked without reading files; std::invalid_argument naming the field.
   void check() const;
@@ -67,6 +81,8 @@ struct EditFactsOptions {
 /// What edit_facts did.
 struct EditFactsResult {
   std::size_t requests = 0;      ///< requests applied by this call
+  std::size_t skipped = 0;       ///< requests skipped as already applied (skip_applied)
+  std::size_t saves = 0;         ///< times the checkpoint (and state) were written
   std::size_t batches = 0;       ///< batches they were applied in
   std::size_t cases_in_run = 0;  ///< cases in the run after the call
   std::vector<int> layers;       ///< the edited layers

@@ -125,6 +125,10 @@ void EditFactsOptions::check() const {
   if (stats.empty()) throw std::invalid_argument("edit_facts: stats: no statistics folder given");
   if (hparams.empty() == preset.empty()) throw std::invalid_argument("give exactly one of --hparams or --preset");
   if (batch <= 0) throw std::invalid_argument("--batch must be positive, got " + std::to_string(batch));
+  if (save_every < 0) throw std::invalid_argument("--save-every must be >= 0, got " + std::to_string(save_every));
+  if (save_every > 0 && state.empty())
+    throw std::invalid_argument("--save-every needs --state (a saved checkpoint is continued from its state)");
+  if (skip_applied && state.empty()) throw std::invalid_argument("--skip-applied needs --state");
   if (cases && (cases->first < 0 || cases->second < cases->first))
     throw std::invalid_argument("--cases: " + std::to_string(cases->first) + "-" + std::to_string(cases->second) +
                                 " is not A-B with 0 <= A <= B");
@@ -143,6 +147,7 @@ EditFactsResult edit_facts(const EditFactsOptions& o, const LogFn& log) {
   std::vector<Request> requests = read_requests(o.requests);
   if (o.cases) requests = select_cases(requests, o.cases->first, o.cases->second);
   if (requests.empty()) throw std::invalid_argument(o.requests + ": no request selected");
+  std::size_t skipped = 0;
 
   auto model = model::Model<float>::load(o.model);
   const auto tok = text::Tokenizer::from_checkpoint(o.model);
@@ -176,11 +181,21 @@ EditFactsResult edit_facts(const EditFactsOptions& o, const LogFn& log) {
       throw std::invalid_argument("--context-templates: not the templates of the run in " + o.state);
     templates = man.templates;
     original = man.original;
-    for (const Request& r : requests)
-      if (fe->cases().count(r.case_id))
+    std::vector<Request> remaining;
+    for (const Request& r : requests) {
+      if (!fe->cases().count(r.case_id)) {
+        remaining.push_back(r);
+        continue;
+      }
+      if (!o.skip_applied)
         throw std::invalid_argument(o.requests + ": case_id " + std::to_string(r.case_id) +
-                                    " is already applied in the run " + o.state + " (retract it first)");
-    emit(log, "continuing the run in " + o.state + " (" + std::to_string(fe->cases().size()) + " cases applied)");
+                                    " is already applied in the run " + o.state +
+                                    " (retract it first, or skip it with --skip-applied)");
+    }
+    skipped = requests.size() - remaining.size();
+    requests = std::move(remaining);
+    emit(log, "continuing the run in " + o.state + " (" + std::to_string(fe->cases().size()) + " cases applied" +
+                  (skipped ? ", " + std::to_string(skipped) + " requests skipped as applied" : std::string()) + ")");
   } else {
     const std::vector<Eigen::MatrixXd> c0 = read_c0(o.stats, hp, log);
     templates = o.context_templates.empty() ? generate_context_templates(model, tok)
@@ -193,7 +208,20 @@ EditFactsResult edit_facts(const EditFactsOptions& o, const LogFn& log) {
 
   const std::size_t n = requests.size(), b = static_cast<std::size_t>(o.batch);
   const std::size_t batches = (n + b - 1) / b;
+  const auto every = static_cast<std::size_t>(o.save_every);
   const LogFn indented = [&log](const std::string& line) { emit(log, "  " + line); };
+  EditFactsResult res;
+  // where the next save writes: `out` (a new folder) the first time, then that folder in place
+  std::string save_model = o.model, save_out = o.out;
+  const std::string stats_dir = absolute(o.stats);
+  const auto save = [&] {
+    const auto [written, ck_seconds] = write_outputs(*fe, save_model, save_out, o.state, templates, original, stats_dir);
+    save_model = written;
+    save_out.clear();
+    res.checkpoint = written;
+    ++res.saves;
+    log_written(log, written, ck_seconds, o.state);
+  };
   for (std::size_t k = 0; k < batches; ++k) {
     const auto t0 = Clock::now();
     const std::vector<Request> batch(requests.begin() + static_cast<std::ptrdiff_t>(k * b),
@@ -202,17 +230,15 @@ EditFactsResult edit_facts(const EditFactsOptions& o, const LogFn& log) {
                   " requests");
     fe->apply(model, tok, batch, templates, true, indented);
     emit(log, "batch " + std::to_string(k + 1) + " done in " + seconds_text(since(t0)) + " s");
+    if (every > 0 && (k + 1) % every == 0 && k + 1 < batches) save();
   }
-  const auto [written, ck_seconds] =
-      write_outputs(*fe, o.model, o.out, o.state, templates, original, absolute(o.stats));
-  EditFactsResult res;
+  save();  // also when every request was skipped: the call always leaves its output
   res.requests = n;
+  res.skipped = skipped;
   res.batches = batches;
   res.cases_in_run = fe->cases().size();
   res.layers = fe->layers();
-  res.checkpoint = written;
   res.seconds = since(t_start);
-  log_written(log, written, ck_seconds, o.state);
   return res;
 }
 
