@@ -21,10 +21,5 @@ if(OpenMP_CXX_FOUND)
   string(APPEND SEQEDIT_CONFIG_DEPENDENCIES "find_dependency(OpenMP COMPONENTS CXX)\n")
 endif()
 seqedit_target_warnings(seqedit_model)
-if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13 AND SEQEDIT_NATIVE)
-  # GCC 12 false positive in its own AVX-512 intrinsics once Eigen's packet code is inlined
-  # with -march=native (GCC bug 105593, fixed in GCC 13); only those two diagnostics are disabled.
-  target_compile_options(seqedit_model PRIVATE -Wno-maybe-uninitialized -Wno-uninitialized)
-endif()
 
 list(APPEND SEQEDIT_EXPORTED_TARGETS seqedit_model)

@@ -14,6 +14,12 @@ function(seqedit_target_warnings target)
     endif()
     if(SEQEDIT_NATIVE)
       target_compile_options(${target} PRIVATE -march=native)
+      if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+        # GCC 12 false positive in its own AVX-512 intrinsics once Eigen's packet code is
+        # inlined with -march=native (GCC bug 105593, fixed in GCC 13): only those two
+        # diagnostics, only in native builds.
+        target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized -Wno-uninitialized)
+      endif()
     endif()
   elseif(MSVC)
     target_compile_options(${target} PRIVATE /W4 /bigobj)
