@@ -525,11 +525,11 @@ TEST_CASE("a write that fails leaves the checkpoint and the previous state intac
   CHECK(sf::load_run(state, m2, copy).cases().size() == 1);
 }
 
-TEST_CASE("edit_facts / retract_facts / verify_run: a run in two calls, a stop from the log, exact retraction", "[facts][run]") {
-  using namespace run_test;
-  const Fixture& f = fixture();
-  const std::string stats = stats_folder(f, "lib_stats");
-  const std::int64_t c0 = f.requests[0].case_id;
+namespace run_test {
+
+/// edit_facts options for aligned MEMIT on the demo model, one request per batch, cases
+/// [first, last]; no state and no output yet.
+sf::EditFactsOptions memit_run(const std::string& stats, std::int64_t first, std::int64_t last) {
   sf::EditFactsOptions o;
   o.model = model_dir;
   o.requests = model_dir + "/requests.json";
@@ -537,7 +537,18 @@ TEST_CASE("edit_facts / retract_facts / verify_run: a run in two calls, a stop f
   o.stats = stats;
   o.method = "memit";
   o.batch = 1;
-  o.cases = std::make_pair(c0, c0 + 1);
+  o.cases = std::make_pair(first, last);
+  return o;
+}
+
+}  // namespace run_test
+
+TEST_CASE("edit_facts / retract_facts / verify_run: a run in two calls, a stop from the log, exact retraction", "[facts][run]") {
+  using namespace run_test;
+  const Fixture& f = fixture();
+  const std::string stats = stats_folder(f, "lib_stats");
+  const std::int64_t c0 = f.requests[0].case_id;
+  sf::EditFactsOptions o = memit_run(stats, c0, c0 + 1);
   o.state = fresh("lib_state");
   o.out = fresh("lib_out1");
   std::vector<std::string> lines;
@@ -600,14 +611,7 @@ TEST_CASE("edit_facts --save-every: a run stopped after a save keeps it, and res
   const Fixture& f = fixture();
   const std::string stats = stats_folder(f, "save_stats");
   const std::int64_t c0 = f.requests[0].case_id;
-  sf::EditFactsOptions o;
-  o.model = model_dir;
-  o.requests = model_dir + "/requests.json";
-  o.hparams = model_dir + "/../demo_hparams.json";
-  o.stats = stats;
-  o.method = "memit";
-  o.batch = 1;
-  o.cases = std::make_pair(c0, c0 + 3);
+  const sf::EditFactsOptions o = memit_run(stats, c0, c0 + 3);
   // without a stop, one write at the end
   sf::EditFactsOptions whole = o;
   whole.state = fresh("save_state_whole");
