@@ -65,9 +65,9 @@ auto erf_of(const ArrayExpr& a) {
   return a.unaryExpr([](S v) { return std::erf(v); });
 }
 
-/// out = act(x) element-wise. Written as whole-array expressions so that Eigen evaluates tanh,
-/// and exp with its packet (SIMD) functions (float: both; double: exp); the
-/// scalar libm calls cost more than the matrix products on a small model.
+/// out = act(x) element-wise. Written as whole-array expressions so that Eigen evaluates tanh
+/// and exp with its packet (SIMD) functions (float: both; double: exp); the scalar libm calls
+/// cost more than the matrix products on a small model.
 ///   gelu_new: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)));  gelu: 0.5 x (1 + erf(x/√2));
 ///   silu: x / (1 + e^(−x));  relu: x if x > 0 else 0.
 template <typename Scalar>
