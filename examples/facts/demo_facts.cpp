@@ -96,9 +96,8 @@ struct Step {
 struct Result {
   Run run;
   bool available = true;
-  std::string why;
   std::vector<Step> steps;
-  double edit_seconds = 0, total_seconds = 0;
+  double edit_seconds = 0;
 };
 
 /// Requests with the paraphrase and neighbourhood prompts removed: evaluate_counterfact then
@@ -197,11 +196,9 @@ Result run_one(const Run& run, const RunInputs& in, std::string& table) {
     method = sf::parse_method(run.method);
   } catch (const std::invalid_argument& e) {
     res.available = false;
-    res.why = e.what();
     std::fprintf(stderr, "[%s] not available in this build: %s\n", run.label.c_str(), e.what());
     return res;
   }
-  const Clock::time_point t_run = Clock::now();
   Model<float> m = Model<float>::load(in.model_dir);
   sf::FactEditor fe(m, in.hp, method, run.history, in.c0);
   append(table, "%-16s %4s %6s %9s %10s %13s %10s %7s %8s\n", run.label.c_str(), "step", "edits", "efficacy",
@@ -239,7 +236,6 @@ Result run_one(const Run& run, const RunInputs& in, std::string& table) {
                  in.batches, st.edited, st.efficacy, seconds_since(in.t_start));
     res.steps.push_back(st);
   }
-  res.total_seconds = seconds_since(t_run);
   append(table, "\n");
   return res;
 }
